@@ -1,0 +1,1 @@
+"""Embedding models: offline model installation and the embedders that use them."""

