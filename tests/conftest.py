@@ -1,0 +1,50 @@
+"""Shared fixtures: the seed corpus, a deterministic fake embedder and a small index built from both."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from embeddings.encoder import HashingEmbedder
+from qa.api import clear_cache
+from qa.chunking import ChunkParams
+from qa.corpus import load_articles
+from qa.index import build_index
+
+SEED_DIR = Path(__file__).parent.parent / "corpus" / "raw"
+# HashingEmbedder counts characters as tokens, so these sizes are in characters.
+SMALL_PARAMS = ChunkParams(chunk_size=120, chunk_overlap=20)
+
+
+@pytest.fixture(scope="session")
+def seed_dir() -> Path:
+    assert SEED_DIR.is_dir(), f"seed corpus missing at {SEED_DIR}"
+    return SEED_DIR
+
+
+@pytest.fixture
+def hashing_embedder() -> HashingEmbedder:
+    return HashingEmbedder(dim=256)
+
+
+@pytest.fixture(scope="session")
+def seed_articles(seed_dir):
+    return load_articles([seed_dir])
+
+
+@pytest.fixture(scope="session")
+def small_index(tmp_path_factory, seed_articles) -> Path:
+    """An index folder built once per session from the seed corpus with HashingEmbedder(dim=256).
+
+    Tests must not modify it; copy it first (see ``index_copy`` in test_index.py).
+    """
+    out = tmp_path_factory.mktemp("small_index")
+    build_index(seed_articles, HashingEmbedder(dim=256), out, SMALL_PARAMS)
+    return out
+
+
+@pytest.fixture(autouse=True)
+def _clear_pipeline_cache():
+    yield
+    clear_cache()
