@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import re
 import threading
 from pathlib import Path
@@ -106,8 +107,11 @@ class SentenceTransformerEmbedder:
         """Load the model (imports torch and sentence-transformers)."""
         with self._lock:
             if self._model is None:
+                os.environ.setdefault("HF_HUB_OFFLINE", "1")  # weights are local; never reach for a hub
                 from sentence_transformers import SentenceTransformer
+                from transformers.utils import logging as hf_logging
 
+                hf_logging.disable_progress_bar()  # no "Loading weights" bar in a user's terminal
                 log.info("loading embedding model from %s", self.path)
                 self._model = SentenceTransformer(str(self.path), device="cpu", local_files_only=True)
 
