@@ -13,6 +13,8 @@ from typing import Any, Callable, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
+from .models import sha256_file
+
 log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]
@@ -38,14 +40,6 @@ class Embedder(Protocol):
     def embed_passages(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray: ...
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray: ...
-
-
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 class SentenceTransformerEmbedder:
@@ -80,7 +74,7 @@ class SentenceTransformerEmbedder:
             weights = meta.get("weights_sha256")
             if not weights:
                 files = sorted(self.path.glob("*.safetensors")) or sorted(self.path.glob("*.bin"))
-                weights = hashlib.sha256("".join(_sha256_file(f) for f in files).encode()).hexdigest()
+                weights = hashlib.sha256("".join(sha256_file(f) for f in files).encode()).hexdigest()
             self._identity = {"name": self.name, "dim": self.dim, "weights_sha256": weights}
         return self._identity
 

@@ -27,6 +27,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from embeddings.models import sha256_file
+
 from .chunking import ChunkParams, chunk_articles
 from .corpus import corpus_hash
 from .errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError
@@ -43,16 +45,6 @@ def passage_text(article: Article, chunk_text: str) -> str:
     """What is embedded for a chunk: its article's title (and date) as context, then the text."""
     head = article.title + (f"（{article.date}）" if article.date else "")
     return f"{head}\n{chunk_text}"
-
-
-def _sha256(path: Path) -> str:
-    import hashlib
-
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _fsync_dir(path: Path) -> None:
@@ -143,7 +135,7 @@ def build_index(
             "sources": sorted({a.source for a in articles}),
         },
         "counts": {"articles": len(articles), "chunks": len(chunks)},
-        "files": {name: _sha256(tmp / name) for name in FILES},
+        "files": {name: sha256_file(tmp / name) for name in FILES},
         "versions": _versions(),
         "build_seconds": round(time.perf_counter() - t0, 2),
         "embed_seconds": round(t_embed, 2),
@@ -243,7 +235,7 @@ def verify_generation(gen: Path) -> dict[str, Any]:
         p = gen / name
         if not p.is_file():
             raise IndexCorruptError(f"{gen}: {name} is missing")
-        if _sha256(p) != manifest["files"].get(name):
+        if sha256_file(p) != manifest["files"].get(name):
             raise IndexCorruptError(f"{gen}: {name} does not match the sha256 in manifest.json (damaged or edited)")
     return manifest
 
