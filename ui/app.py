@@ -1,0 +1,178 @@
+"""The Gradio web chat behind ``newsqa serve``: cited answers with a sources panel a reader can check.
+
+Gradio is imported inside ``build_app``/``serve`` (about 8 s), so ``import ui`` stays cheap.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from qa import Answer, ask, get_pipeline
+from qa.errors import InputError, NewsQAError
+from qa.settings import MAX_QUESTION_CHARS
+
+log = logging.getLogger(__name__)
+
+EXAMPLES = [
+    "柯城“零废生活”应用场景推广以来累计回收了多少吨生活垃圾？",
+    "衢江區共享法庭覆蓋了多少個行政村？",
+    "太真乡下槽桥改建工程总投资多少？",
+    "5月22日的区政府常务会议是第几次常务会议？",
+    "How many administrative villages does Qujiang's shared court cover?",
+]
+CONTEXT_CHARS = 160  # article text shown on each side of a quote
+
+CSS = """
+.newsqa-source { border-left: 3px solid #c0392b; padding: 6px 10px; margin: 8px 0; }
+.newsqa-source mark { background: #ffe58a; padding: 0 2px; }
+.newsqa-source .meta { color: #666; font-size: 0.9em; }
+"""
+
+
+class UnsafeConfigError(NewsQAError):
+    """The environment asks Gradio to expose more than this server should."""
+
+
+def check_environment(env: dict[str, str] | None = None) -> None:
+    """Refuse to start when Gradio settings from the environment would widen exposure.
+
+    Raises:
+        UnsafeConfigError: naming the variable.
+    """
+    env = dict(os.environ if env is None else env)
+    if env.get("GRADIO_SHARE", "").strip().lower() not in ("", "0", "false", "no"):
+        raise UnsafeConfigError("GRADIO_SHARE is set: newsqa never opens a public share link; unset it")
+    if env.get("GRADIO_ALLOWED_PATHS", "").strip():
+        raise UnsafeConfigError("GRADIO_ALLOWED_PATHS is set: newsqa serves no files from disk; unset it")
+
+
+def render_sources(a: Answer, articles: dict[str, Any]) -> str:
+    """HTML for the sources panel: each quote highlighted inside its surrounding article text."""
+    parts: list[str] = []
+    if a.refused:
+        parts.append("<p><b>资料中没有相关信息 / The articles do not cover this.</b> Closest articles:</p><ul>")
+        for h in a.hits[:3]:
+            parts.append(
+                f"<li>{html.escape(h.article.title)} <span class='meta'>({html.escape(h.article.source)}, "
+                f"score {h.score:.3f})</span></li>"
+            )
+        parts.append("</ul>")
+        return "\n".join(parts)
+    for c in a.citations:
+        art = articles.get(c.article_id)
+        body = art.body if art is not None else c.quote
+        lo, hi = max(0, c.start - CONTEXT_CHARS), min(len(body), c.end + CONTEXT_CHARS)
+        before, quote, after = body[lo : c.start], body[c.start : c.end], body[c.end : hi]
+        meta = " · ".join(html.escape(x) for x in (c.paper or "", c.date or "") if x)
+        parts.append(
+            "<div class='newsqa-source'>"
+            f"<div><b>[{c.n}] {html.escape(c.title)}</b></div>"
+            f"<div class='meta'>{meta + ' · ' if meta else ''}{html.escape(c.source)}, chars {c.raw_start}–{c.raw_end}</div>"
+            f"<p>{'…' if lo else ''}{html.escape(before)}<mark>{html.escape(quote)}</mark>"
+            f"{html.escape(after)}{'…' if hi < len(body) else ''}</p></div>"
+        )
+    return "\n".join(parts)
+
+
+def about_line(pipe: Any) -> str:
+    """How many articles, papers and which dates the loaded index covers."""
+    idx = pipe.index
+    arts = list(idx.articles.values())
+    papers = sorted({a.paper for a in arts if a.paper})
+    dates = sorted({a.date for a in arts if a.date})
+    files = sorted({a.source for a in arts})
+    span = f"{dates[0]} – {dates[-1]}" if dates else "issue dates not printed on most pages"
+    return (
+        f"About this corpus: {len(arts)} articles from {len(files)} pages"
+        f"{' (papers named: ' + ', '.join(papers) + ')' if papers else ''}; {span}."
+    )
+
+
+def build_app(index: Path | None = None, model: str | None = None, embedder: Any = None):
+    """Build the chat as ``gr.Blocks`` (the index and model are loaded here, before serving)."""
+    import gradio as gr
+
+    pipe = get_pipeline(index, model, embedder)
+
+    def answer_one(question: Any) -> tuple[str, Answer | None]:
+        """Shared by the chat box and the /chat API: (message to show, the Answer if any)."""
+        try:
+            # checked here too: Gradio's max_length is enforced only in the browser
+            if isinstance(question, str) and len(question) > MAX_QUESTION_CHARS:
+                raise InputError(f"the question is {len(question)} characters long; the limit is {MAX_QUESTION_CHARS}")
+            a = ask(question, index=index, model=model, embedder=embedder)
+        except NewsQAError as e:  # a visible message, never a stack trace
+            return f"⚠️ {e}", None
+        except Exception:  # noqa: BLE001 - log it, show a plain message
+            log.exception("chat request failed")
+            return "⚠️ Something went wrong answering this question.", None
+        return a.text, a
+
+    def chat_api(question: str) -> str:
+        """The /chat endpoint for scripts: answer text followed by the numbered sources."""
+        text, a = answer_one(question)
+        lines = [text]
+        for c in a.citations if a else ():
+            lines.append(f"[{c.n}] {c.title} — {c.source} ({c.raw_start}-{c.raw_end}): {c.quote}")
+        return "\n".join(lines)
+
+    def on_submit(question: str, history: list[dict[str, str]]):
+        text, a = answer_one(question)
+        sources = render_sources(a, pipe.index.articles) if a else ""
+        history = list(history or []) + [
+            {"role": "user", "content": str(question)},
+            {"role": "assistant", "content": text},
+        ]
+        return "", history, sources
+
+    with gr.Blocks(title="newsqa", analytics_enabled=False) as app:
+        gr.Markdown("## newsqa · 报纸问答\nAnswers come from the archive's articles, each sentence cited to its source.")
+        gr.Markdown(about_line(pipe))
+        chatbot = gr.Chatbot(label="Chat", height=380)
+        box = gr.Textbox(label="Question", placeholder="输入问题，例如：衢江区共享法庭覆盖了多少个行政村？", max_length=MAX_QUESTION_CHARS)
+        send = gr.Button("Ask", variant="primary")
+        sources = gr.HTML(label="Sources", elem_id="newsqa-sources")
+        gr.Examples(EXAMPLES, inputs=box)
+        send.click(on_submit, [box, chatbot], [box, chatbot, sources], api_visibility="private")
+        box.submit(on_submit, [box, chatbot], [box, chatbot, sources], api_visibility="private")
+        hidden_q = gr.Textbox(visible=False)
+        hidden_a = gr.Textbox(visible=False)
+        hidden_q.change(chat_api, hidden_q, hidden_a, api_name="chat")
+    return app
+
+
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 7860,
+    index: Path | None = None,
+    model: str | None = None,
+    auth: tuple[str, str] | None = None,
+    prevent_thread_lock: bool = False,
+    quiet: bool = False,
+    embedder: Any = None,
+):
+    """Launch the chat with safe defaults: loopback, no share link, bounded queue, no file serving."""
+    check_environment()
+    os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+    app = build_app(index, model, embedder)
+    app.queue(max_size=32, default_concurrency_limit=2)
+    app.launch(
+        server_name=host,
+        server_port=port,
+        share=False,
+        show_error=False,
+        auth=auth,
+        max_file_size="1mb",
+        allowed_paths=[],
+        blocked_paths=[str(Path(__file__).resolve().parent.parent)],
+        prevent_thread_lock=prevent_thread_lock,
+        quiet=quiet,
+        css=CSS,
+        footer_links=["api"],
+        ssr_mode=False,
+    )
+    return app
