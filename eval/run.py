@@ -83,6 +83,8 @@ def score_item(item: dict[str, Any], answer: dict[str, Any] | None, error: str |
         em=bool(item["answerable"] and M.exact_match(answer["text"], item["answers"])),
         citations=[{"n": c["n"], "source": c["source"], "quote": c["quote"], "supports": ok} for c, ok in zip(cites, good or [None] * len(cites))],
         top_score=answer["hits"][0]["score"] if answer["hits"] else None,
+        ttft=(answer.get("timings_ms") or {}).get("ttft", (answer.get("timings_ms") or {}).get("total", 0.0)) / 1000,
+        supported_sentences=answer.get("supported_sentences"),
     )
     return row
 
@@ -110,6 +112,7 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
             "refusal_recall": M.ratio(sum(1 for r in una if r["refused"]), len(una)),
             "latency_p50_ms": round(M.percentile(secs, 50) * 1000, 1),
             "latency_p95_ms": round(M.percentile(secs, 95) * 1000, 1),
+            "ttft_p50_ms": round(M.percentile([r["ttft"] for r in ok if r.get("ttft") is not None], 50) * 1000, 1),
         }
 
     by_kind = defaultdict(list)
@@ -215,3 +218,32 @@ def _atomic_write(path: Path, text: str) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
+
+
+COMPARE_COLS = ["accuracy", "char_f1", "citation_precision", "citation_recall", "refusal_precision",
+                "refusal_recall", "latency_p50_ms", "latency_p95_ms", "ttft_p50_ms", "hit@5"]
+
+
+def render_side_by_side(summaries: dict[str, dict[str, Any]], meta: dict[str, Any]) -> str:
+    """One Markdown table with a row per answerer (overall) and per answerer × kind."""
+    lines = ["# newsqa evaluation: answerers side by side", "", f"- command: `{meta['command']}`",
+             f"- gold: `{meta['gold']}`; index: `{meta['index']}`; machine: {meta['machine']}", "",
+             "| answerer | slice | " + " | ".join(COMPARE_COLS) + " |", "|---" * (len(COMPARE_COLS) + 2) + "|"]
+    for name, summ in summaries.items():
+        lines.append(f"| {name} | **all** | " + " | ".join(_fmt(summ["overall"][c]) for c in COMPARE_COLS) + " |")
+    for name, summ in summaries.items():
+        for kind, sk in summ["by_kind"].items():
+            lines.append(f"| {name} | {kind} | " + " | ".join(_fmt(sk[c]) for c in COMPARE_COLS) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def run_eval_modes(gold_path: Path, answerers: list[str], *, out_dir: Path | None = None, **kw: Any) -> Path:
+    """Run ``run_eval`` once per answerer into sub-folders and write ``compare.md`` beside them."""
+    out = Path(out_dir) if out_dir else Path(__file__).resolve().parent / "runs" / time.strftime("%Y%m%d-%H%M%S")
+    summaries, meta = {}, None
+    for name in answerers:
+        summ, sub = run_eval(gold_path, out_dir=out / name, answerer=name, **kw)
+        summaries[name] = summ
+        meta = json.loads((sub / "summary.json").read_text(encoding="utf-8"))["meta"]
+    _atomic_write(out / "compare.md", render_side_by_side(summaries, meta))
+    return out

@@ -82,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-k", type=int, default=5)
     p.add_argument("--answerer", choices=["auto", "extractive", "generative"], default="auto")
     p.add_argument("--limit", type=int, default=None, help="only the first N questions")
+    p.add_argument("--answerers", default=None, help="comma-separated answerers to run side by side, e.g. extractive,generative")
 
     p = sub.add_parser("serve", help="start the web chat (builds the index first if there is none)")
     _add_index_opt(p)
@@ -190,6 +191,15 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     from eval.run import default_gold_path, run_eval
 
     gold = args.gold or default_gold_path()
+    if args.answerers:
+        from eval.run import run_eval_modes
+
+        names = [n.strip() for n in args.answerers.split(",") if n.strip()]
+        out = run_eval_modes(gold, names, out_dir=args.out, index=args.index, model=args.model, k=args.k,
+                             limit=args.limit, command=" ".join(["newsqa"] + args.argv), progress=_Progress("questions"))
+        print((out / "compare.md").read_text(encoding="utf-8"))
+        print(f"report: {out}/compare.md (and one folder per answerer)")
+        return 0
     summary, out = run_eval(
         gold, out_dir=args.out, index=args.index, model=args.model, k=args.k,
         answerer=args.answerer, limit=args.limit, command=" ".join(["newsqa"] + args.argv),
