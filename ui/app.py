@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from qa import Answer, ask, get_pipeline
+from qa import Answer, ask, ask_stream, get_pipeline
 from qa.errors import InputError, NewsQAError
 from qa.settings import MAX_QUESTION_CHARS
 
@@ -121,13 +121,30 @@ def build_app(index: Path | None = None, model: str | None = None, embedder: Any
         return "\n".join(lines)
 
     def on_submit(question: str, history: list[dict[str, str]]):
-        text, a = answer_one(question)
-        sources = render_sources(a, pipe.index.articles) if a else ""
-        history = list(history or []) + [
-            {"role": "user", "content": str(question)},
-            {"role": "assistant", "content": text},
-        ]
-        return "", history, sources
+        """Stream the answer into the chat (when the answerer streams), then show the cited version."""
+        past = [m for m in (history or []) if isinstance(m, dict) and m.get("role") in ("user", "assistant")]
+        shown = past + [{"role": "user", "content": str(question)}, {"role": "assistant", "content": "…"}]
+        yield "", shown, ""
+        try:
+            if isinstance(question, str) and len(question) > MAX_QUESTION_CHARS:
+                raise InputError(f"the question is {len(question)} characters long; the limit is {MAX_QUESTION_CHARS}")
+            partial = ""
+            for item in ask_stream(question, index=index, model=model, embedder=embedder, history=past):
+                if isinstance(item, Answer):
+                    note = f"\n\n*（按“{item.rewritten_query}”检索）*" if item.rewritten_query else ""
+                    shown[-1] = {"role": "assistant", "content": item.text + note}
+                    yield "", shown, render_sources(item, pipe.index.articles)
+                else:
+                    partial += item
+                    shown[-1] = {"role": "assistant", "content": partial}
+                    yield "", shown, ""
+        except NewsQAError as e:  # a visible message, never a stack trace
+            shown[-1] = {"role": "assistant", "content": f"⚠️ {e}"}
+            yield "", shown, ""
+        except Exception:  # noqa: BLE001
+            log.exception("chat request failed")
+            shown[-1] = {"role": "assistant", "content": "⚠️ Something went wrong answering this question."}
+            yield "", shown, ""
 
     with gr.Blocks(title="newsqa", analytics_enabled=False) as app:
         gr.Markdown("## newsqa · 报纸问答\nAnswers come from the archive's articles, each sentence cited to its source.")
