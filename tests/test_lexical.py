@@ -1,0 +1,139 @@
+"""The lexical side: Chinese-aware tokens, BM25 search on the seed pages, and its files under the manifest."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from embeddings.encoder import HashingEmbedder
+from qa.errors import IndexCorruptError, IndexMismatchError
+from qa.index import FILES, current_generation, load_index
+from qa.lexical import LEXICAL_FILES, LexicalIndex, tokenize
+
+
+# --- tokenizer on names and numbers from the seed pages ---------------------------------
+
+def test_numbers_stay_whole_in_every_mode():
+    for mode in ("bigram", "jieba", "both"):
+        toks = tokenize("累计回收生活垃圾19268.15吨，实现碳减排20254.7吨", mode)
+        assert "19268.15" in toks and "20254.7" in toks, mode
+        assert "19268" not in toks and "15" not in toks, mode
+
+
+def test_names_and_places():
+    text = "区委副书记、区长蒋国强，柯城区华墅乡刘坂村共有村民470余户"
+    jieba = tokenize(text, "jieba")
+    assert "蒋国强" in jieba and "刘坂村" in jieba and "470" in jieba
+    bigram = tokenize(text, "bigram")
+    assert {"蒋国", "国强", "刘坂", "坂村", "470"} <= set(bigram)
+    assert "蒋国强" not in bigram
+    both = tokenize(text, "both")
+    assert {"蒋国强", "刘坂村", "b:蒋国", "b:刘坂", "470"} <= set(both)  # bigrams in their own namespace
+
+
+def test_query_drops_question_words_but_documents_keep_them():
+    q = tokenize("柯城区华墅乡刘坂村共有村民多少户？", "bigram", query=True)
+    assert "多少" not in q and "少户" not in q and "户" in q
+    assert "多少" in tokenize("多少户", "bigram")
+    en = tokenize("How many active users does Kecheng's 零废生活 have?", "both", query=True)
+    assert "how" not in en and "many" not in en and "零废" in en and "active" in en
+
+
+def test_lone_character_and_latin():
+    assert tokenize("鸡", "bigram") == ["鸡"]
+    assert tokenize("Hello, World 2024!", "bigram") == ["hello", "world", "2024"]
+    assert tokenize("，。！？", "both") == []
+
+
+def test_unknown_tokenizer_rejected():
+    with pytest.raises(ValueError):
+        tokenize("x", "whitespace")
+
+
+# --- BM25 search --------------------------------------------------------------------------
+
+def test_search_ranks_and_handles_empty_queries(tmp_path):
+    texts = ["刘坂村共有村民470余户1600余人", "区长蒋国强陪同视察", "累计回收生活垃圾19268.15吨", "今日天气晴"]
+    lex = LexicalIndex.build(texts, "both")
+    assert lex.search("19268.15吨", 3)[0][0] == 2
+    assert lex.search("蒋國強", 3)[0][0] == 1  # traditional in the query
+    assert lex.search("刘坂村有多少户？", 3)[0][0] == 0
+    assert lex.search("xyzzy", 3) == []  # nothing in the vocabulary
+    assert lex.search("？？", 3) == []  # no tokens at all
+    assert lex.search("刘坂村", 3, allowed=np.array([False, True, True, True])) == []
+    lex.save(tmp_path)
+    again = LexicalIndex.load(tmp_path, "both", len(texts))
+    for q in ("19268.15", "蒋国强", "村民"):
+        assert again.search(q, 4) == lex.search(q, 4)
+
+
+@pytest.mark.parametrize("q,needle", [("累计回收生活垃圾19268.15吨", "19268.15"), ("区长蒋国强", "蒋国强"), ("刘坂村村民", "刘坂村")])
+def test_lexical_retrieval_on_seed_index(small_index, q, needle):
+    from qa import ask
+
+    ans = ask(q, index=small_index, embedder=HashingEmbedder(dim=256), retriever="lexical")
+    top = ans.hits[0]
+    assert needle in top.article.title + top.chunk.text
+    assert top.lexical_rank == 1 and top.dense_rank is None and top.lexical_score > 0
+    assert -1.0 <= top.score <= 1.0  # the cosine is still reported
+
+
+# --- files, manifest, format ----------------------------------------------------------------
+
+@pytest.fixture
+def index_copy(small_index, tmp_path):
+    dst = tmp_path / "idx"
+    shutil.copytree(small_index, dst)
+    return dst
+
+
+def test_lexical_files_are_in_the_manifest(small_index):
+    gen = current_generation(small_index)
+    m = json.loads((gen / "manifest.json").read_text(encoding="utf-8"))
+    assert set(LEXICAL_FILES) <= set(FILES) == set(m["files"])
+    assert m["format_version"] == 2
+    assert m["lexical"]["tokenizer"] in ("bigram", "jieba", "both")
+    idx = load_index(small_index)
+    assert idx.lexical.size == idx.size == int(idx.lexical.bm25.scores["num_docs"])
+
+
+def test_lexical_arrays_load_without_pickle(small_index):
+    gen = current_generation(small_index)
+    for name in LEXICAL_FILES:
+        if name.endswith(".npy"):
+            arr = np.load(gen / name, allow_pickle=False)
+            assert arr.dtype != object
+        else:
+            json.loads((gen / name).read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("name", LEXICAL_FILES)
+def test_damaged_lexical_file_is_detected(index_copy, name):
+    gen = current_generation(index_copy)
+    p = gen / name
+    b = bytearray(p.read_bytes())
+    b[len(b) // 2] ^= 0x01
+    p.write_bytes(bytes(b))
+    with pytest.raises(IndexCorruptError, match=name):
+        load_index(index_copy)
+
+
+def test_format_1_index_is_refused_with_the_rebuild_command(index_copy):
+    gen = current_generation(index_copy)
+    m = json.loads((gen / "manifest.json").read_text(encoding="utf-8"))
+    m["format_version"] = 1
+    (gen / "manifest.json").write_text(json.dumps(m), encoding="utf-8")
+    with pytest.raises(IndexMismatchError, match="rebuild with: newsqa index"):
+        load_index(index_copy)
+
+
+def test_missing_lexical_section_is_corrupt(index_copy):
+    gen = current_generation(index_copy)
+    m = json.loads((gen / "manifest.json").read_text(encoding="utf-8"))
+    del m["lexical"]
+    (gen / "manifest.json").write_text(json.dumps(m), encoding="utf-8")
+    with pytest.raises(IndexCorruptError, match="lexical"):
+        load_index(index_copy)
