@@ -14,7 +14,7 @@ from .errors import InputError, ModelNotInstalledError, NewsQAError
 from .extractive import ExtractiveAnswerer, LexicalStats
 from .index import NewsIndex, load_index
 from .retrieve import Retriever
-from .settings import RETRIEVERS, AnswerSettings, RetrievalSettings, default_index_dir, default_model
+from .settings import RETRIEVERS, AnswerSettings, RetrievalSettings, default_index_dir, default_model, default_retriever
 from .extractive import REFUSAL_EN, REFUSAL_ZH
 from .generate import default_generator
 from .grounding import build_messages, clean_generated, context_sentences, ground, is_refusal
@@ -57,7 +57,7 @@ class Pipeline:
     def load(cls, index_dir: Path, embedder: Any) -> "Pipeline":
         index = load_index(index_dir, identity=embedder.identity)
         stats = LexicalStats(index.articles.values())
-        return cls(index, embedder, Retriever(index, embedder, RetrievalSettings()), ExtractiveAnswerer(embedder, stats, AnswerSettings()))
+        return cls(index, embedder, Retriever(index, embedder, RetrievalSettings(retriever=default_retriever())), ExtractiveAnswerer(embedder, stats, AnswerSettings()))
 
 
 _pipelines: dict[tuple[str, str], Pipeline] = {}
@@ -172,7 +172,7 @@ def ask_stream(
     answerer: str = "auto",
     history: Any = None,
     embedder: Any = None,
-    retriever: str = "hybrid",
+    retriever: str | None = None,
     paper: str | None = None,
     date_from: str | None = None,
     date_to: str | None = None,
@@ -189,7 +189,7 @@ def ask_stream(
     """
     t0 = time.perf_counter()
     q = _validate(question, k, answerer)
-    if retriever not in RETRIEVERS:
+    if retriever is not None and retriever not in RETRIEVERS:
         raise InputError(f"retriever must be one of {', '.join(RETRIEVERS)}, got {retriever!r}")
     gen = _choose_generator(answerer, generator)
     p = get_pipeline(index, model, embedder)
@@ -244,7 +244,7 @@ def ask(
     answerer: str = "auto",
     history: Any = None,
     embedder: Any = None,
-    retriever: str = "hybrid",
+    retriever: str | None = None,
     paper: str | None = None,
     date_from: str | None = None,
     date_to: str | None = None,
@@ -262,8 +262,9 @@ def ask(
         history: earlier turns, as [{"role","content"}…] or [(question, answer)…]; a
             follow-up question is rewritten into a standalone one (``Answer.rewritten_query``).
         embedder: an embedder object instead of ``model`` (tests, custom models).
-        retriever: "hybrid" (BM25 and dense search fused by reciprocal rank, the
-            default), "dense" or "lexical" (BM25 only).
+        retriever: "hybrid" (BM25 and dense search fused by reciprocal rank), "dense"
+            or "lexical" (BM25 only); None: the pipeline's default, which is
+            ``$NEWSQA_RETRIEVER`` or "hybrid".
         paper: only articles from this paper (as its pages name it).
         date_from, date_to: only articles whose issue date (ISO, e.g. "2022-05-25")
             falls in this inclusive range. Articles whose pages state no date are left

@@ -47,6 +47,14 @@ def _add_index_opt(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default=None, help="embedding model: an installed name or a sentence-transformers folder (default: multilingual-e5-small)")
 
 
+def _add_retrieval_opts(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--retriever", choices=["hybrid", "dense", "lexical"], default=None,
+                   help="hybrid (BM25 + dense, fused; the default, or $NEWSQA_RETRIEVER), dense or lexical")
+    p.add_argument("--paper", default=None, help="only articles from this paper (as its pages name it)")
+    p.add_argument("--date-from", default=None, metavar="YYYY-MM-DD", help="only articles dated on or after this day (undated ones are left out)")
+    p.add_argument("--date-to", default=None, metavar="YYYY-MM-DD", help="only articles dated on or before this day (undated ones are left out)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="newsqa",
@@ -74,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-k", type=int, default=5, help="passages to retrieve (default 5)")
     p.add_argument("--answerer", choices=["auto", "extractive", "generative"], default="auto")
     p.add_argument("--json", action="store_true", help="print Answer.to_dict() as JSON")
+    _add_retrieval_opts(p)
 
     p = sub.add_parser("eval", help="evaluate against a gold file and write a report")
     p.add_argument("--gold", type=Path, default=None, help="gold JSONL (default: eval/gold.jsonl)")
@@ -81,7 +90,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_index_opt(p)
     p.add_argument("-k", type=int, default=5)
     p.add_argument("--answerer", choices=["auto", "extractive", "generative"], default="auto")
-    p.add_argument("--limit", type=int, default=None, help="only the first N questions")
+    p.add_argument("--limit", type=int, default=None, help="only the first N questions (with --squad: a seeded sample of N)")
+    _add_retrieval_opts(p)
+    p.add_argument("--squad", type=Path, default=None, metavar="FILE",
+                   help="evaluate on a SQuAD-style file (e.g. CMRC 2018, DRCD): its paragraphs are indexed in their own folder under eval/runs/squad-index/")
+    p.add_argument("--mix", action="store_true", help="with --squad: index the paragraphs together with the news corpus")
     p.add_argument("--answerers", default=None, help="comma-separated answerers to run side by side, e.g. extractive,generative")
 
     p = sub.add_parser("serve", help="start the web chat (builds the index first if there is none)")
@@ -179,7 +192,8 @@ def _print_answer(ans) -> None:
 def _cmd_ask(args: argparse.Namespace) -> int:
     from .api import ask
 
-    ans = ask(args.question, k=args.k, index=args.index, model=args.model, answerer=args.answerer)
+    ans = ask(args.question, k=args.k, index=args.index, model=args.model, answerer=args.answerer,
+              retriever=args.retriever, paper=args.paper, date_from=args.date_from, date_to=args.date_to)
     if args.json:
         print(json.dumps(ans.to_dict(), ensure_ascii=False, indent=2))
     else:
@@ -190,6 +204,25 @@ def _cmd_ask(args: argparse.Namespace) -> int:
 def _cmd_eval(args: argparse.Namespace) -> int:
     from eval.run import default_gold_path, run_eval
 
+    if args.squad:
+        from eval.squad import run_squad
+
+        summary, out = run_squad(
+            args.squad, out_dir=args.out, model=args.model, retriever=args.retriever or "hybrid", answerer=args.answerer,
+            k=args.k, limit=args.limit, mix=args.mix, command=" ".join(["newsqa"] + args.argv),
+            progress=_Progress("questions"), index_progress=_Progress("embedding"),
+        )
+        print((out / "report.md").read_text(encoding="utf-8"))
+        print(f"report: {out}/report.md  rows: {out}/rows.jsonl  summary: {out}/summary.json")
+        return 0
+    if args.retriever or args.paper or args.date_from or args.date_to:
+        # run_eval asks with the pipeline's defaults: set them on the cached pipeline it will use
+        from .api import get_pipeline
+
+        r = get_pipeline(args.index, args.model).retriever
+        r.mode = args.retriever or r.mode
+        if args.paper or args.date_from or args.date_to:
+            r.filters = {"paper": args.paper, "date_from": args.date_from, "date_to": args.date_to}
     gold = args.gold or default_gold_path()
     if args.answerers:
         from eval.run import run_eval_modes

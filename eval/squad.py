@@ -1,0 +1,275 @@
+"""An outside benchmark: SQuAD-style files (CMRC 2018, DRCD) through the whole pipeline.
+
+Each paragraph becomes an article (its document title as the headline), indexed in
+its own folder, cached under ``eval/runs/squad-index/`` by the file's sha256, the
+model, the chunking and the tokenizer. With ``mix=True`` the paragraphs are indexed
+together with the news corpus, so retrieval has to pick them out of a larger,
+unrelated archive. Every question is asked (or a fixed sample: ``random.Random(2018)``
+with ``limit``) and scored:
+
+- paragraph hit@1, hit@5 and MRR: a hit is a retrieved chunk of the question's own
+  paragraph;
+- answer character F1 and EM with the CMRC 2018 conventions (punctuation and spaces
+  removed, characters as tokens, max over the references; ``eval.metrics``), with
+  refusals scoring 0; and "contains", the share of answers that contain a reference
+  (what the extractive answerer, which answers with a whole sentence, can reach).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import platform
+import random
+import time
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from qa.errors import CorpusError, NewsQAError
+from qa.types import Article
+
+from . import metrics as M
+
+log = logging.getLogger(__name__)
+
+SEED = 2018
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def load_squad(path: Path) -> tuple[list[Article], list[dict[str, Any]]]:
+    """Read a SQuAD-style JSON file into articles (one per paragraph) and questions.
+
+    Returns:
+        (articles, questions); each question is ``{"id", "question", "answers",
+        "paragraph", "answerable", "empty"}`` where ``paragraph`` is its article's id
+        and ``empty`` marks a blank question (skipped by ``run_squad``, and counted).
+
+    Raises:
+        CorpusError: when the file is missing, not JSON, or not in the SQuAD layout.
+    """
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise CorpusError(f"cannot read {path}: {e.strerror}") from None
+    except (ValueError, UnicodeDecodeError) as e:
+        raise CorpusError(f"{path}: not valid JSON ({e})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("data"), list):
+        raise CorpusError(f"{path}: not a SQuAD-style file (expected {{\"data\": [{{\"paragraphs\": …}}]}})")
+    tag = file_sha256(path)[:8]
+    articles: list[Article] = []
+    questions: list[dict[str, Any]] = []
+    seen_q: set[str] = set()
+    for ti, doc in enumerate(data["data"]):
+        if not isinstance(doc, dict) or not isinstance(doc.get("paragraphs"), list):
+            raise CorpusError(f"{path}: data[{ti}] has no paragraphs list")
+        title = str(doc.get("title") or "").strip()
+        for pi, para in enumerate(doc["paragraphs"]):
+            ctx = para.get("context") if isinstance(para, dict) else None
+            if not isinstance(ctx, str) or not ctx.strip():
+                raise CorpusError(f"{path}: data[{ti}].paragraphs[{pi}] has no context text")
+            aid = f"squad-{tag}-{ti:04d}-{pi:03d}"
+            articles.append(Article(id=aid, headline=title, body=ctx, source=path.name))
+            for qi, qa in enumerate(para.get("qas") or []):
+                if not isinstance(qa, dict) or not isinstance(qa.get("question", ""), str):
+                    raise CorpusError(f"{path}: data[{ti}].paragraphs[{pi}].qas[{qi}] is not a question object")
+                q = qa.get("question") or ""
+                answers = [a["text"] for a in qa.get("answers") or [] if isinstance(a, dict) and isinstance(a.get("text"), str)]
+                qid = str(qa.get("id") or f"{aid}-q{qi}")
+                if qid in seen_q:
+                    qid = f"{qid}#{qi}"
+                seen_q.add(qid)
+                questions.append({
+                    "id": qid, "question": q.strip(), "answers": list(dict.fromkeys(answers)), "paragraph": aid,
+                    "answerable": bool(answers) and not qa.get("is_impossible", False),
+                    "empty": not q.strip(),  # CMRC 2018 trial has two; they are skipped and counted
+                })
+    if not articles:
+        raise CorpusError(f"{path}: no paragraphs")
+    return articles, questions
+
+
+def sample(questions: Sequence[dict[str, Any]], limit: int | None) -> list[dict[str, Any]]:
+    """All questions, or a fixed sample of ``limit`` of them (seeded, in file order)."""
+    if not limit or limit >= len(questions):
+        return list(questions)
+    keep = set(random.Random(SEED).sample(range(len(questions)), limit))
+    return [q for i, q in enumerate(questions) if i in keep]
+
+
+def squad_index(
+    path: Path,
+    embedder: Any,
+    *,
+    mix: bool = False,
+    news_paths: Sequence[Path] | None = None,
+    cache_dir: Path | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[Path, list[Article], list[dict[str, Any]]]:
+    """Build (or reuse) the index of a SQuAD file's paragraphs, alone or mixed with the news corpus.
+
+    Returns:
+        (index folder, the SQuAD articles, the questions).
+    """
+    from qa.corpus import corpus_hash, load_articles
+    from qa.errors import IndexMismatchError
+    from qa.index import build_index, current_generation, verify_generation
+    from qa.settings import default_corpus_dir
+
+    articles, questions = load_squad(path)
+    corpus = list(articles)
+    if mix:
+        corpus = load_articles(news_paths or [default_corpus_dir()]) + corpus
+    key = hashlib.sha256(
+        json.dumps([corpus_hash(corpus), embedder.identity.get("name"), embedder.identity.get("weights_sha256")]).encode()
+    ).hexdigest()[:16]
+    root = Path(cache_dir) if cache_dir else Path(__file__).resolve().parent / "runs" / "squad-index"
+    folder = root / f"{Path(path).stem}-{'mix' if mix else 'alone'}-{key}"
+    try:
+        m = verify_generation(current_generation(folder))
+        if m["corpus"]["sha256"] != corpus_hash(corpus):
+            raise IndexMismatchError("corpus changed")
+        log.info("reusing %s", folder)
+    except NewsQAError:
+        log.info("indexing %d articles into %s", len(corpus), folder)
+        build_index(corpus, embedder, folder, progress=progress)
+    return folder, articles, questions
+
+
+def score(item: dict[str, Any], answer: dict[str, Any]) -> dict[str, Any]:
+    """One row: the paragraph's rank among the hits and the answer metrics."""
+    rank = next((h["rank"] for h in answer["hits"] if h["article_id"] == item["paragraph"]), None)
+    refs = item["answers"]
+    ok = item["answerable"] and not answer["refused"]
+    return {
+        "id": item["id"], "question": item["question"], "references": refs, "paragraph": item["paragraph"],
+        "hit_rank": rank, "refused": answer["refused"], "answer": answer["text"],
+        "f1": round(M.max_f1(answer["text"], refs), 4) if ok else 0.0,
+        "em": bool(ok and M.exact_match(answer["text"], refs)),
+        "contains": bool(ok and M.answer_correct(answer["text"], refs)),
+        "hits": [[h["article_id"], h["rank"], h.get("dense_rank"), h.get("lexical_rank")] for h in answer["hits"]],
+    }
+
+
+def summarize(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    ans = [r for r in rows if r.get("error") is None]
+    n = len(ans)
+    secs = [r["seconds"] for r in ans]
+    return {
+        "questions": len(rows), "errors": len(rows) - n,
+        "hit@1": M.ratio(sum(1 for r in ans if r["hit_rank"] == 1), n),
+        "hit@5": M.ratio(sum(1 for r in ans if r["hit_rank"] and r["hit_rank"] <= 5), n),
+        "mrr": M.ratio(sum(1 / r["hit_rank"] for r in ans if r["hit_rank"]), n),
+        "char_f1": M.ratio(sum(r["f1"] for r in ans), n),
+        "em": M.ratio(sum(r["em"] for r in ans), n),
+        "contains": M.ratio(sum(r["contains"] for r in ans), n),
+        "refused": M.ratio(sum(r["refused"] for r in ans), n),
+        "latency_p50_ms": round(M.percentile(secs, 50) * 1000, 1),
+    }
+
+
+def run_squad(
+    path: Path,
+    *,
+    out_dir: Path | None = None,
+    model: str | None = None,
+    embedder: Any = None,
+    retriever: str = "hybrid",
+    answerer: str = "extractive",
+    k: int = 5,
+    limit: int | None = None,
+    mix: bool = False,
+    cache_dir: Path | None = None,
+    command: str = "",
+    progress: Callable[[int, int], None] | None = None,
+    index_progress: Callable[[int, int], None] | None = None,
+) -> tuple[dict[str, Any], Path]:
+    """Index a SQuAD-style file's paragraphs, ask its questions, write rows.jsonl, summary.json and report.md.
+
+    Returns:
+        (summary, output folder).
+    """
+    from qa import ask, get_pipeline
+    from qa.api import load_embedder
+
+    emb = embedder if embedder is not None else load_embedder(model)
+    folder, _arts, questions = squad_index(path, emb, mix=mix, cache_dir=cache_dir, progress=index_progress)
+    skipped = sum(1 for q in questions if q["empty"])
+    questions = [q for q in questions if not q["empty"]]
+    items = sample(questions, limit)
+    pipe = get_pipeline(folder, embedder=emb)
+    rows = []
+    for i, it in enumerate(items, 1):
+        t0 = time.perf_counter()
+        try:
+            a = ask(it["question"], k=k, index=folder, embedder=emb, answerer=answerer, retriever=retriever).to_dict()
+            row = score(it, a)
+            row["error"] = None
+        except NewsQAError as e:
+            row = {"id": it["id"], "question": it["question"], "error": f"{type(e).__name__}: {e}"}
+        row["seconds"] = round(time.perf_counter() - t0, 4)
+        rows.append(row)
+        if progress:
+            progress(i, len(items))
+    summary = summarize(rows)
+    meta = {
+        "command": command or f"newsqa eval --squad {path}" + (f" --limit {limit}" if limit else "") + (" --mix" if mix else ""),
+        "file": str(path), "file_sha256": file_sha256(Path(path)), "questions": len(items), "of": len(questions), "skipped_empty": skipped,
+        "seed": SEED if limit and limit < len(questions) else None, "mix": mix, "retriever": retriever,
+        "answerer": answerer, "k": k, "index": str(pipe.index.path), "chunks": pipe.index.size,
+        "articles": len(pipe.index.articles), "model": pipe.index.manifest["model"]["name"],
+        "tokenizer": pipe.index.tokenizer,
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
+    out = Path(out_dir) if out_dir else Path(__file__).resolve().parent / "runs" / time.strftime("squad-%Y%m%d-%H%M%S")
+    out.mkdir(parents=True, exist_ok=True)
+    _write(out / "rows.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    _write(out / "summary.json", json.dumps({"meta": meta, "overall": summary}, ensure_ascii=False, indent=2))
+    _write(out / "report.md", render(summary, meta))
+    return summary, out
+
+
+COLS = ["questions", "hit@1", "hit@5", "mrr", "char_f1", "em", "contains", "refused", "latency_p50_ms"]
+
+
+def _fmt(v: Any) -> str:
+    return "–" if v is None else f"{v:.3f}" if isinstance(v, float) else str(v)
+
+
+def render(summary: dict[str, Any], meta: dict[str, Any]) -> str:
+    return "\n".join([
+        "# newsqa on a SQuAD-style file",
+        "",
+        f"- command: `{meta['command']}`",
+        f"- file: `{meta['file']}` (sha256 {meta['file_sha256'][:12]}), {meta['questions']} of {meta['of']} questions"
+        + (f" (seeded sample, seed {meta['seed']})" if meta["seed"] else "")
+        + (f"; {meta['skipped_empty']} blank questions in the file skipped" if meta["skipped_empty"] else ""),
+        f"- index: `{meta['index']}` ({meta['articles']} articles, {meta['chunks']} chunks"
+        + (", paragraphs mixed into the news corpus" if meta["mix"] else "") + f"; model {meta['model']}, tokenizer {meta['tokenizer']})",
+        f"- retriever: {meta['retriever']}, answerer: {meta['answerer']}, k={meta['k']}, machine: {meta['machine']}",
+        "",
+        "| " + " | ".join(COLS) + " |",
+        "|---" * len(COLS) + "|",
+        "| " + " | ".join(_fmt(summary[c]) for c in COLS) + " |",
+        "",
+        "hit@k / MRR: a chunk of the question's own paragraph among the hits. char_f1 / em: CMRC 2018 scoring "
+        "(punctuation and spaces removed, max over references; a refusal scores 0). contains: the answer "
+        "contains a reference.",
+        "",
+    ])
+
+
+def _write(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
