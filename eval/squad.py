@@ -129,9 +129,14 @@ def squad_index(
     corpus = list(articles)
     if mix:
         corpus = load_articles(news_paths or [default_corpus_dir()]) + corpus
-    key = hashlib.sha256(
-        json.dumps([corpus_hash(corpus), embedder.identity.get("name"), embedder.identity.get("weights_sha256")]).encode()
-    ).hexdigest()[:16]
+    from qa.index import FORMAT_VERSION
+    from qa.lexical import DEFAULT_TOKENIZER
+
+    # everything that shapes the index: corpus, model, format, lexical tokens
+    key = hashlib.sha256(json.dumps([
+        corpus_hash(corpus), embedder.identity.get("name"), embedder.identity.get("weights_sha256"),
+        FORMAT_VERSION, DEFAULT_TOKENIZER, "pinyin",
+    ]).encode()).hexdigest()[:16]
     root = Path(cache_dir) if cache_dir else Path(__file__).resolve().parent / "runs" / "squad-index"
     folder = root / f"{Path(path).stem}-{'mix' if mix else 'alone'}-{key}"
     try:

@@ -159,6 +159,7 @@ def build_index(
         "lexical": {
             "tokenizer": tokenizer,
             "normalization": "zero-width/bidi removed, NFKC, OpenCC t2s, lower case",
+            "pinyin_tokens": "toneless pinyin syllable bigrams of Chinese runs (pypinyin), matched by romanised names in questions",
             "fields": "article title + chunk text",
             **lexical.params,
         },
@@ -369,7 +370,7 @@ def load_index(index_dir: Path, identity: dict[str, Any] | None = None) -> NewsI
         lex_meta = manifest.get("lexical")
         if not isinstance(lex_meta, dict) or lex_meta.get("tokenizer") not in TOKENIZERS:
             raise IndexCorruptError(f"{gen}: manifest.json has no valid lexical section; rebuild with: newsqa index")
-        lexical = LexicalIndex.load(gen, lex_meta["tokenizer"], len(chunks))
+        lexical = LexicalIndex.load(gen, lex_meta["tokenizer"], len(chunks), pinyin=bool(lex_meta.get("pinyin", False)))
     except (RuntimeError, ValueError, TypeError, KeyError, OSError) as e:
         raise IndexCorruptError(f"{gen}: cannot read index files ({e})") from None
     counts = manifest.get("counts", {})

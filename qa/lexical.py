@@ -14,6 +14,12 @@ marks removed, NFKC, traditional → simplified), lower-cased, and then cut into
 
 The default was chosen on eval/gold.jsonl (see eval/RETRIEVAL.md): ``both``.
 
+With ``pinyin=True`` (the default for new indexes, recorded in the manifest) every run
+of Chinese characters also yields toneless pinyin syllable bigrams (``p:liu_ban`` for
+刘坂), and a question's capitalised Latin words that spell pinyin (``Liuban Village``,
+``Zheng Caisheng``) yield the same bigrams. An English question names places and
+people in pinyin; this is the one lexical bridge it has to the Chinese text.
+
 Files in a generation folder (``bm25s``'s own format: ``.npy`` arrays written with
 ``allow_pickle=False`` and JSON; no pickle) are listed in ``LEXICAL_FILES`` and
 hashed into the manifest with the rest of the index.
@@ -44,6 +50,8 @@ _NAMES = {
     "params_name": "bm25.params.json",
 }
 LEXICAL_FILES = tuple(_NAMES.values())
+# pinyin bigrams in more chunks than this share are too common to point anywhere (see LexicalIndex.scores)
+PINYIN_MAX_DF = 0.1
 
 _CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 # a run of Chinese characters, or a number (decimals and thousands kept whole), or a Latin word
@@ -63,6 +71,63 @@ _EN_STOP = frozenset(
 )
 
 _jieba = None
+_pinyin = None
+
+# Toneless pinyin syllables (pypinyin's readings of its whole dictionary, ü written v),
+# for splitting a romanised name such as "Zhongyangxu" into zhong·yang·xu.
+_SYLLABLES = frozenset("""
+a ai an ang ao ba bai ban bang bao bei ben beng bi bian biang biao bie bin bing bo bong bu ca cai can cang cao ce cei cen ceng cha chai chan chang chao che chen cheng chi chong chou chu chua chuai chuan chuang chui chun chuo ci cong cou cu cuan cui cun cuo da dai dan dang dao de den deng di dian diao die din ding diu dong dou du duan dui dun duo e ei en eng er fa fan fang fei fen feng fiao fo fou fu ga gai gan gang gao ge gei gen geng gong gou gu gua guai guan guang gui gun guo ha hai han hang hao he hei hen heng hong hou hu hua huai huan huang hui hun huo ji jia jian jiang jiao jie jin jing jiong jiu ju juan jue jun ka kai kan kang kao ke ken keng kong kou ku kua kuai kuan kuang kui kun kuo la lai lan lang lao le lei leng li lia lian liang liao lie lin ling liu lo long lou lu luan lun luo lv lve ma mai man mang mao me mei men meng mi mian miao mie min ming miu mo mou mu na nai nan nang nao ne nei nen neng ni nian niang niao nie nin ning niu nong nou nu nuan nun nuo nv nve o ou pa pai pan pang pao pei pen peng pi pian piao pie pin ping po pou pu qi qia qian qiang qiao qie qin qing qiong qiu qu quan que qun ran rang rao re ren reng ri rong rou ru rua ruan rui run ruo sa sai san sang sao se sen seng sha shai shan shang shao she shen sheng shi shou shu shua shuai shuan shuang shui shun shuo si song sou su suan sui sun suo ta tai tan tang tao te teng ti tian tiao tie ting tong tou tu tuan tui tun tuo wa wai wan wang wei wen weng wo wong wu xi xia xian xiang xiao xie xin xing xiong xiu xu xuan xue xun ya yan yang yao ye yi yin ying yo yong you yu yuan yue yun za zai zan zang zao ze zei zen zeng zha zhai zhan zhang zhao zhe zhen zheng zhi zhong zhou zhu zhua zhuai zhuan zhuang zhui zhun zhuo zi zong zou zu zuan zui zun zuo
+""".split())
+_MAX_SYL = max(map(len, _SYLLABLES))
+# a run of capitalised Latin words (possibly with 's), e.g. "Liuban", "Zheng Caisheng"
+_CAPS = re.compile(r"[A-Z][a-z]+(?:'s)?(?:[ \t-]+[A-Z][a-z]+(?:'s)?)*")
+
+
+def split_pinyin(word: str) -> list[str] | None:
+    """A lower-case word as the fewest pinyin syllables (``kecheng`` → ke, cheng), or None."""
+    n = len(word)
+    best: list[list[str] | None] = [None] * (n + 1)
+    best[0] = []
+    for i in range(n):
+        if best[i] is None:
+            continue
+        for j in range(i + 1, min(n, i + _MAX_SYL) + 1):
+            if word[i:j] in _SYLLABLES and (best[j] is None or len(best[i]) + 1 < len(best[j])):
+                best[j] = best[i] + [word[i:j]]
+    return best[n]
+
+
+def _pinyin_of(run: str) -> list[str]:
+    global _pinyin
+    if _pinyin is None:
+        from pypinyin import lazy_pinyin
+
+        _pinyin = lazy_pinyin
+    return [p.replace("ü", "v") for p in _pinyin(run)]
+
+
+def _syllable_bigrams(syls: Sequence[str]) -> list[str]:
+    return [f"p:{a}_{b}" for a, b in zip(syls, syls[1:])]
+
+
+def pinyin_query_tokens(text: str) -> list[str]:
+    """Pinyin bigrams of the capitalised romanised names in a question (English words never split into pinyin)."""
+    out: list[str] = []
+    for m in _CAPS.finditer(text):
+        syls: list[str] = []
+        for w in re.split(r"[ \t-]+", m.group()):
+            possessive = w.endswith("'s")
+            parts = split_pinyin(w.lower().removesuffix("'s"))
+            if parts is None:  # an English word ends the name
+                out.extend(_syllable_bigrams(syls))
+                syls = []
+                continue
+            syls.extend(parts)
+            if possessive:  # "Kecheng's Xu Xu": two names
+                out.extend(_syllable_bigrams(syls))
+                syls = []
+        out.extend(_syllable_bigrams(syls))
+    return out
 
 
 def _bm25s():
@@ -88,23 +153,32 @@ def _bigrams(run: str) -> list[str]:
     return [run[i : i + 2] for i in range(len(run) - 1)]
 
 
-def tokenize(text: str, mode: str = DEFAULT_TOKENIZER, query: bool = False) -> list[str]:
+def tokenize(text: str, mode: str = DEFAULT_TOKENIZER, query: bool = False, pinyin: bool = False) -> list[str]:
     """Tokens of ``text`` for BM25.
 
     Args:
         text: a passage or a question, in any width, script or case.
         mode: ``"bigram"``, ``"jieba"`` or ``"both"``.
         query: drop question and function words (多少, 什么, how, the …).
+        pinyin: add pinyin syllable bigrams: of every Chinese run in a passage, of the
+            capitalised romanised names in a question.
 
     Returns:
         Tokens, in text order, duplicates kept (BM25 counts term frequency).
     """
     if mode not in TOKENIZERS:
         raise ValueError(f"tokenizer must be one of {', '.join(TOKENIZERS)}, got {mode!r}")
-    t = normalize(text).lower()
+    cased = normalize(text)
+    t = cased.lower()
     if query:
         t = _QUERY_STOP_RE.sub(" ", t)
     out: list[str] = []
+    if pinyin:
+        if query:
+            out.extend(pinyin_query_tokens(cased))
+        else:
+            for m in re.finditer(f"[{_CJK}]+", t):
+                out.extend(_syllable_bigrams(_pinyin_of(m.group())))
     if mode in ("bigram", "both"):
         prefix = "b:" if mode == "both" else ""
         for m in _RUN.finditer(t):
@@ -129,36 +203,53 @@ def tokenize(text: str, mode: str = DEFAULT_TOKENIZER, query: bool = False) -> l
 class LexicalIndex:
     """A BM25 index over the chunks of one generation (row i = chunk id i)."""
 
-    def __init__(self, bm25, tokenizer: str, size: int) -> None:
+    def __init__(self, bm25, tokenizer: str, size: int, pinyin: bool = False) -> None:
         self.bm25 = bm25
         self.tokenizer = tokenizer
         self.size = size
+        self.pinyin = pinyin
 
     @classmethod
-    def build(cls, texts: Sequence[str], tokenizer: str = DEFAULT_TOKENIZER, k1: float = 1.5, b: float = 0.75) -> "LexicalIndex":
+    def build(cls, texts: Sequence[str], tokenizer: str = DEFAULT_TOKENIZER, k1: float = 1.5, b: float = 0.75,
+              pinyin: bool = True) -> "LexicalIndex":
         """Index ``texts`` (what each chunk is found by: its article's title and its text)."""
         bm25s = _bm25s()
-        tokens = [tokenize(t, tokenizer) or [""] for t in texts]
+        tokens = [tokenize(t, tokenizer, pinyin=pinyin) or [""] for t in texts]
         bm = bm25s.BM25(k1=k1, b=b, method="lucene")
         bm.index(tokens, show_progress=False)
-        return cls(bm, tokenizer, len(texts))
+        return cls(bm, tokenizer, len(texts), pinyin)
 
     def save(self, folder: Path) -> None:
         self.bm25.save(str(folder), allow_pickle=False, show_progress=False, **_NAMES)
 
     @classmethod
-    def load(cls, folder: Path, tokenizer: str, size: int) -> "LexicalIndex":
+    def load(cls, folder: Path, tokenizer: str, size: int, pinyin: bool = False) -> "LexicalIndex":
         bm = _bm25s().BM25.load(str(folder), allow_pickle=False, mmap=False, load_corpus=False, **_NAMES)
-        return cls(bm, tokenizer, size)
+        return cls(bm, tokenizer, size, pinyin)
 
     @property
     def params(self) -> dict:
-        return {"k1": self.bm25.k1, "b": self.bm25.b, "method": self.bm25.method}
+        return {"k1": self.bm25.k1, "b": self.bm25.b, "method": self.bm25.method, "pinyin": self.pinyin}
 
     def scores(self, question: str) -> np.ndarray:
-        """BM25 score of every chunk for the question (zeros when no question token is in the vocabulary)."""
-        ids = self.bm25.get_tokens_ids(tokenize(question, self.tokenizer, query=True))
-        ids = [i for i in ids if i != self.bm25.vocab_dict.get("")]
+        """BM25 score of every chunk for the question (zeros when no question token is in the vocabulary).
+
+        A pinyin bigram found in more than ``PINYIN_MAX_DF`` of the chunks (and in more
+        than 3, so a tiny index keeps its names) is dropped:
+        the district a whole paper covers (Qujiang, Kecheng: a quarter to a third of
+        the seed chunks) points nowhere, and alone it would rank chunks by how often
+        they name it. Rare names (Liuban, Anren: under 7 %) are what pinyin is for.
+        """
+        toks = tokenize(question, self.tokenizer, query=True, pinyin=self.pinyin)
+        ids = []
+        indptr = self.bm25.scores["indptr"]
+        for t in toks:
+            i = self.bm25.vocab_dict.get(t)
+            if i is None or t == "":
+                continue
+            if t.startswith("p:") and (indptr[i + 1] - indptr[i]) > max(PINYIN_MAX_DF * self.size, 3):
+                continue
+            ids.append(i)
         if not ids:
             return np.zeros(self.size, dtype=np.float32)
         return np.asarray(self.bm25.get_scores_from_ids(ids), dtype=np.float32)

@@ -137,3 +137,49 @@ def test_missing_lexical_section_is_corrupt(index_copy):
     (gen / "manifest.json").write_text(json.dumps(m), encoding="utf-8")
     with pytest.raises(IndexCorruptError, match="lexical"):
         load_index(index_copy)
+
+
+# --- pinyin: the lexical bridge for English questions ------------------------------------
+
+def test_split_pinyin():
+    from qa.lexical import split_pinyin
+
+    assert split_pinyin("kecheng") == ["ke", "cheng"]
+    assert split_pinyin("zhongyangxu") == ["zhong", "yang", "xu"]
+    assert split_pinyin("liuban") == ["liu", "ban"]
+    for english in ("how", "village", "district", "reservoir", "since", "town"):
+        assert split_pinyin(english) is None, english
+
+
+def test_pinyin_query_tokens_come_from_capitalised_names_only():
+    from qa.lexical import pinyin_query_tokens
+
+    assert pinyin_query_tokens("How many households live in Liuban Village, Huashu Township?") == ["p:liu_ban", "p:hua_shu"]
+    assert pinyin_query_tokens("Did Zheng Caisheng earn it?") == ["p:zheng_cai", "p:cai_sheng"]
+    assert pinyin_query_tokens("Kecheng's Xu Xu") == ["p:ke_cheng", "p:xu_xu"]  # a possessive ends a name
+    assert pinyin_query_tokens("how many liuban households") == []  # lower case: not a name
+    assert tokenize("刘坂村", "both", pinyin=True)[:2] == ["p:liu_ban", "p:ban_cun"]
+    assert not any(t.startswith("p:") for t in tokenize("刘坂村", "both"))
+
+
+def test_english_names_find_chinese_text():
+    texts = ["刘坂村共有村民470余户1600余人", "区长蒋国强陪同视察", "安仁水库总库容109万方"]
+    lex = LexicalIndex.build(texts, "both", pinyin=True)
+    assert lex.search("How many households are in Liuban Village?", 3)[0][0] == 0
+    assert lex.search("What is the capacity of Anren Reservoir?", 3)[0][0] == 2
+    assert lex.search("Who is Jiang Guoqiang?", 3)[0][0] == 1
+    plain = LexicalIndex.build(texts, "both", pinyin=False)
+    assert plain.search("How many households are in Liuban Village?", 3) == []
+
+
+def test_manifest_records_pinyin(small_index):
+    idx = load_index(small_index)
+    assert idx.manifest["lexical"]["pinyin"] is True and idx.lexical.pinyin
+
+
+def test_common_pinyin_names_point_nowhere():
+    # 衢江 is in every passage (the district a paper covers): its pinyin is dropped from queries
+    texts = ["衢江区召开会议", "衢江区刘坂村", "衢江区天气", "衢江安仁水库"] + [f"其他新闻{i}" for i in range(10)]
+    lex = LexicalIndex.build(texts, "both", pinyin=True)
+    assert lex.search("What happened in Qujiang?", 5) == []
+    assert lex.search("Liuban Village in Qujiang", 5)[0][0] == 1
