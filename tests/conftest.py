@@ -53,3 +53,25 @@ def small_index(tmp_path_factory, seed_articles) -> Path:
 def _clear_pipeline_cache():
     yield
     clear_cache()
+
+
+@pytest.fixture(scope="session")
+def real_embedder():
+    """The installed multilingual-e5-small (setup.sh runs `newsqa models install`)."""
+    from embeddings.models import ModelError
+    from qa.api import load_embedder
+    from qa.errors import ModelNotInstalledError
+
+    try:
+        emb = load_embedder(None)
+    except (ModelNotInstalledError, ModelError) as e:  # pragma: no cover - setup problem, not a pass
+        pytest.fail(f"default model not installed: {e}")
+    emb.warm_up()
+    return emb
+
+
+@pytest.fixture(scope="session")
+def real_index(tmp_path_factory, real_embedder):
+    out = tmp_path_factory.mktemp("real-index")
+    build_index(load_articles([SEED_DIR]), real_embedder, out)
+    return out

@@ -17,28 +17,6 @@ SEEDS = Path(__file__).resolve().parent.parent / "corpus" / "raw"
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="session")
-def real_embedder():
-    """The installed multilingual-e5-small (setup.sh runs `newsqa models install`)."""
-    from embeddings.models import ModelError
-    from qa.api import load_embedder
-    from qa.errors import ModelNotInstalledError
-
-    try:
-        emb = load_embedder(None)
-    except (ModelNotInstalledError, ModelError) as e:  # pragma: no cover - setup problem, not a pass
-        pytest.fail(f"default model not installed: {e}")
-    emb.warm_up()
-    return emb
-
-
-@pytest.fixture(scope="session")
-def real_index(tmp_path_factory, real_embedder):
-    out = tmp_path_factory.mktemp("real-index")
-    build_index(load_articles([SEEDS]), real_embedder, out)
-    return out
-
-
 def _raw(name: str) -> str:
     return (SEEDS / name).read_text(encoding="utf-8")
 
