@@ -66,6 +66,16 @@ def main() -> int:
                 t0 = time.perf_counter()
                 ask(q, index=tmp, embedder=emb)
                 lat.append(time.perf_counter() - t0)
+        by_retriever = {}
+        for retriever in ("hybrid", "dense", "lexical"):
+            ask(QUESTIONS[0], index=tmp, embedder=emb, answerer="extractive", retriever=retriever)
+            total, retrieve = [], []
+            for _ in range(args.repeat):
+                for q in QUESTIONS:
+                    a = ask(q, index=tmp, embedder=emb, answerer="extractive", retriever=retriever)
+                    total.append(a.timings["total"])
+                    retrieve.append(a.timings["retrieve"])
+            by_retriever[retriever] = (total, retrieve)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
     print(f"corpus: {len(articles)} articles, {n_chunks} chunks (chunk_size 160 tokens)")
@@ -74,6 +84,9 @@ def main() -> int:
     print(f"first ask() after build (loads index): {t_first * 1000:.0f} ms")
     print(f"ask() extractive, {len(lat)} calls after warm-up: p50 {pct(lat, 50) * 1000:.1f} ms, "
           f"p95 {pct(lat, 95) * 1000:.1f} ms, mean {statistics.mean(lat) * 1000:.1f} ms")
+    for retriever, (total, retrieve) in by_retriever.items():
+        print(f"ask(retriever={retriever!r}, answerer='extractive'), {len(total)} calls: p50 {pct(total, 50) * 1000:.1f} ms, "
+              f"p95 {pct(total, 95) * 1000:.1f} ms; of which retrieval (query embedding included) p50 {pct(retrieve, 50) * 1000:.1f} ms")
     print(f"peak RSS: {rss:.0f} MiB; process start to end: {time.perf_counter() - t_start:.1f} s")
     return 0
 
