@@ -108,3 +108,21 @@ def test_real_browser_shows_marker_and_highlighted_quote(server, tmp_path):
         finally:
             browser.close()
     assert (tmp_path / "chat.png").stat().st_size > 0
+
+
+def test_basic_auth_protects_the_api(small_index):
+    from gradio_client import Client
+
+    from embeddings.encoder import HashingEmbedder
+
+    port = _free_port()
+    app = serve(port=port, index=small_index, embedder=HashingEmbedder(dim=256), auth=("reader", "s3cret"),
+                prevent_thread_lock=True, quiet=True)
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        with pytest.raises(Exception):
+            Client(url, verbose=False).predict("刘坂村共有村民多少户？", api_name="/chat")
+        ok = Client(url, auth=("reader", "s3cret"), verbose=False).predict("刘坂村共有村民多少户？", api_name="/chat")
+        assert "[1]" in ok
+    finally:
+        app.close()
