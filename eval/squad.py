@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from embeddings.models import sha256_file
 from qa.errors import CorpusError, NewsQAError
 from qa.types import Article
 
@@ -37,12 +38,7 @@ log = logging.getLogger(__name__)
 SEED = 2018
 
 
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+file_sha256 = sha256_file  # one implementation, shared with the model cache
 
 
 def load_squad(path: Path) -> tuple[list[Article], list[dict[str, Any]]]:
