@@ -15,6 +15,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from eval.metrics import percentile as pct  # nearest rank, as in the eval reports
+
 ROOT = Path(__file__).resolve().parent.parent
 QUESTIONS = [
     "柯城“零废生活”应用场景推广以来累计回收了多少吨生活垃圾？",
@@ -28,11 +30,6 @@ QUESTIONS = [
 ]
 
 
-def pct(values: list[float], p: float) -> float:
-    s = sorted(values)
-    import math
-
-    return s[max(0, math.ceil(p / 100 * len(s)) - 1)]
 
 
 def main() -> int:

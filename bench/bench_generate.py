@@ -7,12 +7,13 @@ Runs on the default index (build it with `newsqa index`) with the installed gene
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import platform
 import resource
 import sys
 import time
+
+from eval.metrics import percentile as pct  # nearest rank, as in the eval reports
 
 QUESTIONS = [
     "衢江区共享法庭覆盖了多少个行政村？",
@@ -26,9 +27,6 @@ QUESTIONS = [
 ]
 
 
-def pct(values: list[float], p: float) -> float:
-    s = sorted(values)
-    return s[max(0, math.ceil(p / 100 * len(s)) - 1)]
 
 
 def main() -> int:

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures as cf
-import math
 import socket
 import sys
 import time
 from pathlib import Path
+
+from eval.metrics import percentile as pct  # nearest rank, as in the eval reports
 
 QUESTIONS = [
     "衢江区共享法庭覆盖了多少个行政村？",
@@ -23,9 +24,6 @@ QUESTIONS = [
 ]
 
 
-def pct(values: list[float], p: float) -> float:
-    s = sorted(values)
-    return s[max(0, math.ceil(p / 100 * len(s)) - 1)] if s else float("nan")
 
 
 def main() -> int:
