@@ -11,17 +11,11 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from .settings import AnswerSettings
-from .text import is_mostly_latin, norm, sentences
+from .text import QUESTION_STOPWORDS, is_mostly_latin, norm, sentences, stopword_pattern
 from .types import Article, Citation, Hit
 
-# Question words and function words carry no evidence; longest first so 为什么 goes before 什么.
-_STOP = sorted(
-    "请问 为什么 为何 怎么样 怎么 怎样 如何 什么 多少 哪些 哪个 哪里 哪儿 哪天 哪年 哪 谁 是否 几 吗 呢 吧 是 的 了 "
-    "有 在 和 与 及 对 被 把 个 都 也 就 还 又 从 到 这 那 其 之 一共 分别 主要 目前".split(),
-    key=len,
-    reverse=True,
-)
-_STOP_RE = re.compile("|".join(map(re.escape, _STOP)))
+# Question words and function words carry no evidence; 有/对/个 also say nothing here.
+_STOP_RE = stopword_pattern(QUESTION_STOPWORDS | {"有", "对", "个"})
 # Question words whose neighbours name what is asked (总投资 in 总投资多少, 户 in 多少户).
 _WH = re.compile(r"多少|几|哪些|哪个|哪里|哪一|哪|谁|什么|怎么样|怎么|怎样|如何|为什么|为何|何时|多大|多宽|多长|多久|多高|多重|多远|多深")
 _QNUM = re.compile(r"\d+(?:\.\d+)?")

@@ -34,7 +34,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .text import normalize
+from .text import QUESTION_STOPWORDS, normalize, stopword_pattern
 
 log = logging.getLogger(__name__)
 
@@ -58,13 +58,7 @@ _CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _RUN = re.compile(rf"([{_CJK}]+)|(\d+(?:[.,]\d+)*%?)|([a-z]+(?:'[a-z]+)?)")
 # Question and function words: they say what kind of answer is wanted, not where it is.
 # Removed from queries only (documents keep every token; a query simply never asks for these).
-_QUERY_STOP = sorted(
-    "请问 为什么 为何 怎么样 怎么 怎样 如何 什么 多少 哪些 哪个 哪里 哪儿 哪天 哪年 哪位 哪家 哪 谁 是否 几 吗 呢 吧 "
-    "是 的 了 在 和 与 及 被 把 都 也 就 还 又 从 到 这 那 其 之 一共 分别 主要 目前".split(),
-    key=len,
-    reverse=True,
-)
-_QUERY_STOP_RE = re.compile("|".join(map(re.escape, _QUERY_STOP)))
+_QUERY_STOP_RE = stopword_pattern(QUESTION_STOPWORDS | {"哪位", "哪家"})
 _EN_STOP = frozenset(
     "a an the of in on at to for by with from and or is are was were be been has have had do does did "
     "what which who whom whose when where why how many much this that these those it its as into".split()

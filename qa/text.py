@@ -54,6 +54,18 @@ def _has_surrogate(s: str) -> bool:
     return any("\ud800" <= ch <= "\udfff" for ch in s)
 
 
+# Chinese question and function words: they say what kind of answer is wanted, not
+# where it is. Each matcher adds its own few (see qa.extractive, qa.lexical).
+QUESTION_STOPWORDS = frozenset(
+    "请问 为什么 为何 怎么样 怎么 怎样 如何 什么 多少 哪些 哪个 哪里 哪儿 哪天 哪年 哪 谁 是否 几 吗 呢 吧 是 的 了 在 和 与 及 被 把 都 也 就 还 又 从 到 这 那 其 之 一共 分别 主要 目前".split()
+)
+
+
+def stopword_pattern(words: frozenset[str] | set[str]) -> "re.Pattern[str]":
+    """A regex matching any of ``words``, longest first (so 为什么 wins over 什么)."""
+    return re.compile("|".join(map(re.escape, sorted(words, key=len, reverse=True))))
+
+
 _t2s = None
 
 
