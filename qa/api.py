@@ -221,7 +221,7 @@ def ask_stream(
         yield piece
     raw = clean_generated("".join(pieces))
     timings.update(ttft=ttft or 0.0, generate=time.perf_counter() - t2)
-    g = ground(raw, hits, embedder=p.embedder) if raw and not is_refusal(raw) else None
+    g = ground(raw, hits, embedder=p.embedder, question=rq) if raw and not is_refusal(raw) else None
     timings["total"] = time.perf_counter() - t0
     if g is None or not g.citations:
         if raw and is_refusal(raw):  # the model found nothing: trust the refusal, list the closest articles

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 MAX_QUESTION_CHARS = 500
@@ -39,6 +39,15 @@ def default_retriever() -> str:
     """``$NEWSQA_RETRIEVER`` (hybrid, dense or lexical) or "hybrid"."""
     env = (os.environ.get("NEWSQA_RETRIEVER") or "").strip().lower()
     return env if env in RETRIEVERS else "hybrid"
+
+
+FUSIONS = ("rrf", "convex")
+
+
+def default_fusion() -> str:
+    """``$NEWSQA_FUSION`` (rrf or convex) or "rrf"."""
+    env = (os.environ.get("NEWSQA_FUSION") or "").strip().lower()
+    return env if env in FUSIONS else "rrf"
 
 
 @dataclass(frozen=True)
@@ -94,4 +103,4 @@ class RetrievalSettings:
     w_dense: float = 1.0
     w_lexical: float = 1.0
     w_lexical_latin: float = 1.0
-    fusion: str = "rrf"
+    fusion: str = field(default_factory=default_fusion)
