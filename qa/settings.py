@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,6 +75,21 @@ class AnswerSettings:
 
 
 
+def _env_int(name: str, default: int) -> int:
+    """A positive integer from the environment, else ``default`` (a bad value is logged, not fatal)."""
+    raw = (os.environ.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+        if value > 0:
+            return value
+    except ValueError:
+        pass
+    logging.getLogger(__name__).warning("ignoring %s=%r: not a positive integer", name, raw)
+    return default
+
+
 @dataclass(frozen=True)
 class GenerationSettings:
     """How much the answer-writing model reads and writes (prompt size is what sets time to first token).
@@ -81,11 +97,13 @@ class GenerationSettings:
     On 2 cores the model reads ~40-60 prompt tokens/s and writes ~11 tokens/s, so
     ``context_chars`` (passage sentences, about 1.4 characters per token) and
     ``max_tokens`` bound the wait; see README "Generative answers" for the sweep.
+    Environment overrides: ``NEWSQA_CONTEXT_SENTENCES``, ``NEWSQA_CONTEXT_CHARS``,
+    ``NEWSQA_MAX_TOKENS``.
     """
 
-    context_sentences: int = 6
-    context_chars: int = 700
-    max_tokens: int = 160
+    context_sentences: int = field(default_factory=lambda: _env_int("NEWSQA_CONTEXT_SENTENCES", 6))
+    context_chars: int = field(default_factory=lambda: _env_int("NEWSQA_CONTEXT_CHARS", 700))
+    max_tokens: int = field(default_factory=lambda: _env_int("NEWSQA_MAX_TOKENS", 160))
 
 
 @dataclass(frozen=True)
