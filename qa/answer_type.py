@@ -35,13 +35,17 @@ _RULES: list[tuple[re.Pattern[str], str, str]] = [
     (re.compile(r"哪一天|哪天|几月几日|几月几号|何日|什么日子|what date|which day", re.I), "date",
      rf"{_NUM}\s*月\s*{_NUM}\s*[日号]|{_NUM}\s*[日号]|\d{{4}}-\d{{1,2}}-\d{{1,2}}|(?:January|February|March|April|May|June|July|August|September|October|November|December)\s+\d"),
     (re.compile(r"多少(?:钱|现金|元|万元|亿元)|how much money", re.I), "money", rf"{_NUM}\s*(?:多|余)?\s*(?:万|亿)?\s*元|\d[\d.,]*\s*(?:yuan|RMB)"),
+    # 哪家施工单位 / 哪家企业: the answer names an organisation
+    (re.compile(r"哪(?:一)?家|(?:什么|哪个)(?:公司|企业|单位|机构)"), "organisation",
+     r"公司|集团|企业|单位|厂|机构|银行|医院|学校|中心|合作社|协会|研究院|研究所|事务所|商店|超市|店|馆|社"),
 ]
 # 多少户 / 几户 / 多少名 …: the answer names a number of that unit
 _COUNT_UNITS = "户名位人个家座亩吨辆台所项条次"
 # 哪几个村 asks for names, not a count
 _COUNT_Q = re.compile(rf"(?:多少|(?<!哪)几)([{_COUNT_UNITS}])")
-# units that answer for each other: people are counted in 名, 位 or 人
-_SAME_UNIT = {"名": "名位人", "位": "名位人", "人": "名位人", "个": _COUNT_UNITS}
+# units that answer for each other: 名 and 位 count people alike, and 多少人 may be answered
+# in either; but 1600余人 (a head count) does not answer 多少名党员
+_SAME_UNIT = {"名": "名位", "位": "名位", "人": "名位人", "个": _COUNT_UNITS}
 
 
 def expected_type(question: str) -> AnswerType | None:
