@@ -235,6 +235,7 @@ def _write_generation(out_dir: Path, info: dict[str, Any]) -> Path:
         "build_seconds": round(time.perf_counter() - info["t0"], 2),
         "embed_seconds": round(info["t_embed"], 2),
     }
+    manifest["manifest_sha256"] = manifest_digest(manifest)
     mpath = tmp / "manifest.json"
     with open(mpath, "w", encoding="utf-8") as f:
         f.write(json.dumps(manifest, ensure_ascii=False, indent=2))
@@ -328,6 +329,14 @@ def read_manifest(gen: Path) -> dict[str, Any]:
     return m
 
 
+def manifest_digest(manifest: dict[str, Any]) -> str:
+    """sha256 of the manifest's canonical JSON without its own ``manifest_sha256`` field."""
+    import hashlib
+
+    body = {k: v for k, v in manifest.items() if k != "manifest_sha256"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()
+
+
 def verify_generation(gen: Path) -> dict[str, Any]:
     """Check a generation's files against its manifest (existence and sha256).
 
@@ -342,6 +351,10 @@ def verify_generation(gen: Path) -> dict[str, Any]:
         raise IndexMismatchError(
             f"{gen}: index format {manifest.get('format_version')} but this newsqa reads format {FORMAT_VERSION}; rebuild with: newsqa index"
         )
+    if "manifest_sha256" not in manifest:
+        raise IndexCorruptError(f"{gen}: manifest.json has no checksum (damaged, or built by an older newsqa); rebuild with: newsqa index")
+    if manifest["manifest_sha256"] != manifest_digest(manifest):
+        raise IndexCorruptError(f"{gen}: manifest.json does not match its own checksum (damaged or edited)")
     for name in FILES:
         p = gen / name
         if not p.is_file():
