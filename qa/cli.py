@@ -75,6 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_index_opt(p)
     p.add_argument("--chunk-size", type=int, default=160, help="passage length in model tokens (default 160)")
     p.add_argument("--chunk-overlap", type=int, default=32, help="overlap between passages in model tokens (default 32)")
+    p.add_argument("--runtime", choices=["onnx-int8", "torch-fp32"], default=None,
+                   help="embedding runtime (default: $NEWSQA_EMBED_RUNTIME, else onnx-int8 when onnxruntime is installed)")
 
     p = sub.add_parser("ask", help="answer one question with cited sources")
     p.add_argument("question", help=f"the question (up to {MAX_QUESTION_CHARS} characters)")
@@ -117,6 +119,15 @@ def _cmd_models(args: argparse.Namespace) -> int:
         except ModelError as e:
             raise NewsQAError(str(e)) from None
         print(f"{DEFAULT_EMBEDDER}: ready at {path} ({time.perf_counter() - t0:.1f}s)")
+        from embeddings.runtimes import RUNTIME_ONNX_INT8, default_runtime
+
+        if default_runtime() == RUNTIME_ONNX_INT8:
+            from embeddings.onnx_embedder import export_int8
+            from embeddings.runtimes import make_embedder
+
+            t0 = time.perf_counter()
+            onnx = export_int8(path, make_embedder(path, DEFAULT_EMBEDDER, RUNTIME_ONNX_INT8).identity["weights_sha256"], force=args.force)
+            print(f"{DEFAULT_EMBEDDER}: onnx-int8 runtime ready at {onnx} ({time.perf_counter() - t0:.1f}s)")
         if args.no_generator:
             return 0
         from embeddings.models import DEFAULT_GENERATOR, install_generator
@@ -163,7 +174,7 @@ def _cmd_index(args: argparse.Namespace) -> int:
     paths = args.paths or [default_corpus_dir()]
     articles = load_articles(paths)
     print(f"parsed {len(articles)} articles from {len({a.source for a in articles})} files", file=sys.stderr)
-    embedder = load_embedder(args.model)
+    embedder = load_embedder(args.model, getattr(args, "runtime", None))
     out = args.index or default_index_dir()
     t0 = time.perf_counter()
     gen = build_index(articles, embedder, out, params, progress=_Progress("embedding"))

@@ -342,6 +342,13 @@ def check_model(manifest: dict[str, Any], identity: dict[str, Any], where: Path)
             f"but the query model is {identity.get('name')} (weights {str(identity.get('weights_sha256'))[:12]}); "
             "use the same --model or rebuild with: newsqa index"
         )
+    # query and index vectors must come from one runtime (int8 and fp32 vectors differ slightly)
+    built_rt, query_rt = built.get("runtime") or "torch-fp32", identity.get("runtime") or "torch-fp32"
+    if built_rt != query_rt:
+        raise IndexMismatchError(
+            f"index at {where} holds {built_rt} vectors but the query embedder runs {query_rt}; "
+            f"set NEWSQA_EMBED_RUNTIME={built_rt} or rebuild with: newsqa index"
+        )
 
 
 def load_index(index_dir: Path, identity: dict[str, Any] | None = None) -> NewsIndex:
