@@ -75,6 +75,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_index_opt(p)
     p.add_argument("--chunk-size", type=int, default=160, help="passage length in model tokens (default 160)")
     p.add_argument("--chunk-overlap", type=int, default=32, help="overlap between passages in model tokens (default 32)")
+    p.add_argument("--add", nargs="+", type=Path, default=None, metavar="FILE",
+                   help="update the existing index: add (or replace) the articles of these files, embedding only new passages")
+    p.add_argument("--remove", nargs="+", default=None, metavar="ARTICLE_ID",
+                   help="update the existing index: remove these articles (ids as in `newsqa ask --json`)")
+    p.add_argument("--engine", choices=["local", "ray"], default="local",
+                   help="where passages are embedded: this process (default) or a Ray cluster (RAY_ADDRESS, else a local one)")
     p.add_argument("--runtime", choices=["onnx-int8", "torch-fp32"], default=None,
                    help="embedding runtime (default: $NEWSQA_EMBED_RUNTIME, else onnx-int8 when onnxruntime is installed)")
 
@@ -171,18 +177,38 @@ def _cmd_index(args: argparse.Namespace) -> int:
     from .index import build_index
 
     params = ChunkParams(args.chunk_size, args.chunk_overlap)
-    paths = args.paths or [default_corpus_dir()]
-    articles = load_articles(paths)
-    print(f"parsed {len(articles)} articles from {len({a.source for a in articles})} files", file=sys.stderr)
-    embedder = load_embedder(args.model, getattr(args, "runtime", None))
     out = args.index or default_index_dir()
+    adding, removing = getattr(args, "add", None), getattr(args, "remove", None)
+    if (adding or removing) and args.paths:
+        raise NewsQAError("give either corpus paths (a full build) or --add/--remove (an update), not both")
+    if adding or removing:
+        from .api import index_runtime
+
+        embedder = load_embedder(args.model, getattr(args, "runtime", None) or index_runtime(out))
+    else:
+        embedder = load_embedder(args.model, getattr(args, "runtime", None))
+    if getattr(args, "engine", "local") == "ray":
+        from .ray_engine import RayEmbedder
+
+        embedder = RayEmbedder(embedder)
     t0 = time.perf_counter()
-    gen = build_index(articles, embedder, out, params, progress=_Progress("embedding"))
+    if adding or removing:
+        from .incremental import update_index
+
+        new = load_articles(adding) if adding else []
+        gen = update_index(out, embedder, add=new, remove=removing or (), progress=_Progress("embedding"))
+    else:
+        paths = args.paths or [default_corpus_dir()]
+        articles = load_articles(paths)
+        print(f"parsed {len(articles)} articles from {len({a.source for a in articles})} files", file=sys.stderr)
+        gen = build_index(articles, embedder, out, params, progress=_Progress("embedding"))
     clear_cache()
     manifest = json.loads((gen / "manifest.json").read_text(encoding="utf-8"))
     n = manifest["counts"]["chunks"]
     dt = time.perf_counter() - t0
-    print(f"index ready: {out} ({manifest['counts']['articles']} articles, {n} chunks, {dt:.1f}s, {n / dt:.1f} chunks/s)")
+    reused = manifest.get("vectors_reused", 0)
+    print(f"index ready: {out} ({manifest['counts']['articles']} articles, {n} chunks, {n - reused} embedded, "
+          f"{reused} reused, {dt:.1f}s, {n / dt:.1f} chunks/s)")
     return 0
 
 

@@ -4,7 +4,7 @@ Layout of an index folder::
 
     DIR/CURRENT            name of the live generation (replaced atomically)
     DIR/gen-<stamp>/       one complete build
-        vectors.faiss      IndexIDMap2(IndexFlatIP): ids are chunk ids
+        vectors.faiss      IndexIDMap2(IndexFlatIP, or HNSW above qa.ann.flat_max()): ids are chunk ids
         chunks.jsonl       one chunk per line, row i has id i
         articles.jsonl     the articles the chunks point into (bodies and offsets)
         bm25.*.npy         the lexical index (bm25s CSC score matrix, saved with allow_pickle=False)
@@ -97,6 +97,7 @@ def build_index(
     params: ChunkParams = ChunkParams(),
     progress: Progress | None = None,
     tokenizer: str = DEFAULT_TOKENIZER,
+    reuse: bool = True,
 ) -> Path:
     """Chunk, embed and write a new index generation (vectors and BM25), then make it current.
 
@@ -107,6 +108,8 @@ def build_index(
         params: chunking parameters (in model tokens).
         progress: called with (chunks embedded, total chunks).
         tokenizer: the lexical tokenizer (``qa.lexical.TOKENIZERS``), recorded in the manifest.
+        reuse: take unchanged passages' vectors from the live generation (same model and
+            runtime, same embedded text) instead of embedding them again (``qa.incremental``).
 
     Returns:
         The new generation folder.
@@ -126,7 +129,12 @@ def build_index(
     by_id = {a.id: a for a in articles}
     chunks = chunk_articles(articles, params, embedder.count_tokens)
     texts = [passage_text(by_id[c.article_id], c.text) for c in chunks]
-    vecs = embedder.embed_passages(texts, progress=progress)
+    if reuse:
+        from .incremental import embed_with_reuse
+
+        vecs, reuse_stats = embed_with_reuse(texts, embedder, out_dir, progress)
+    else:
+        vecs, reuse_stats = embedder.embed_passages(texts, progress=progress), None
     if vecs.shape != (len(chunks), embedder.dim):
         raise IndexMismatchError(f"embedder returned shape {vecs.shape}, expected ({len(chunks)}, {embedder.dim})")
     t_embed = time.perf_counter() - t0
@@ -136,7 +144,9 @@ def build_index(
     numbers = [int(p.name[4:]) for p in out_dir.glob("gen-*") if p.name[4:].isdigit()]
     stamp = f"{max(numbers, default=0) + 1:06d}"
     tmp = Path(tempfile.mkdtemp(prefix=f".gen-{stamp}.", dir=out_dir))
-    index = faiss.IndexIDMap2(faiss.IndexFlatIP(embedder.dim))
+    from .ann import make_vector_index
+
+    index, vector_index = make_vector_index(embedder.dim, len(chunks))
     index.add_with_ids(vecs, np.array([c.id for c in chunks], dtype=np.int64))
     faiss.write_index(index, str(tmp / "vectors.faiss"))
     _write_jsonl(tmp / "chunks.jsonl", [c.to_dict() for c in chunks])
@@ -151,6 +161,7 @@ def build_index(
         "model": dict(embedder.identity),
         "dim": embedder.dim,
         "metric": "inner_product_on_unit_vectors",
+        "vector_index": vector_index,
         "chunking": {**asdict(params), "unit": "model tokens", "splitter": "langchain RecursiveCharacterTextSplitter"},
         "corpus": {
             "sha256": corpus_hash(articles),
@@ -168,6 +179,7 @@ def build_index(
         "versions": _versions(),
         "build_seconds": round(time.perf_counter() - t0, 2),
         "embed_seconds": round(t_embed, 2),
+        "vectors_reused": reuse_stats.reused if reuse_stats else 0,
     }
     mpath = tmp / "manifest.json"
     mpath.write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
