@@ -110,6 +110,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=7860, help="port (default 7860)")
 
+    p = sub.add_parser("bench", help="benchmark against the plain LangChain recipe, side by side (bench/compare.py; prints figures)")
+    p.add_argument("--repeat", type=int, default=5, help="passes over the question list (default 5)")
+    p.add_argument("--write", action="store_true", help="write bench/RESULTS.md")
+
     p = sub.add_parser("info", help="describe an index: articles, papers, dates, model")
     _add_index_opt(p)
     return parser
@@ -302,6 +306,16 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bench(args: argparse.Namespace) -> int:
+    script = Path(__file__).resolve().parent.parent / "bench" / "compare.py"
+    if not script.is_file():
+        raise NewsQAError(f"the benchmark ships with the source checkout ({script} is missing)")
+    cmd = [sys.executable, str(script), "--repeat", str(args.repeat)] + (["--write"] if args.write else [])
+    import subprocess
+
+    return subprocess.run(cmd, cwd=script.parent.parent).returncode
+
+
 def _cmd_info(args: argparse.Namespace) -> int:
     from .index import current_generation, verify_generation
     from .types import Article
@@ -332,7 +346,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # no model hub here: never try to download
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    handlers = {"models": _cmd_models, "index": _cmd_index, "ask": _cmd_ask, "eval": _cmd_eval, "info": _cmd_info, "serve": _cmd_serve}
+    handlers = {"models": _cmd_models, "index": _cmd_index, "ask": _cmd_ask, "eval": _cmd_eval, "info": _cmd_info, "serve": _cmd_serve, "bench": _cmd_bench}
     if args.command not in handlers:
         parser.print_help()
         return 2
