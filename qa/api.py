@@ -14,7 +14,15 @@ from .errors import InputError, ModelNotInstalledError, NewsQAError
 from .extractive import ExtractiveAnswerer, LexicalStats
 from .index import NewsIndex, load_index
 from .retrieve import Retriever
-from .settings import RETRIEVERS, AnswerSettings, RetrievalSettings, default_index_dir, default_model, default_retriever
+from .settings import (
+    RETRIEVERS,
+    AnswerSettings,
+    GenerationSettings,
+    RetrievalSettings,
+    default_index_dir,
+    default_model,
+    default_retriever,
+)
 from .extractive import REFUSAL_EN, REFUSAL_ZH
 from .generate import default_generator
 from .grounding import build_messages, clean_generated, context_sentences, ground, is_refusal
@@ -26,6 +34,8 @@ log = logging.getLogger(__name__)
 
 ANSWERERS = ("auto", "extractive", "generative")
 MAX_K = 50
+# prompt and answer budget of generative answers (bench/bench_generate.py --context-chars sweeps it)
+GENERATION = GenerationSettings()
 
 
 def load_embedder(model: str | None = None, runtime: str | None = None) -> Any:
@@ -229,17 +239,18 @@ def ask_stream(
         yield Answer(text=ex_text, refused=refused, citations=ex_cites, answerer="extractive", timings=timings, **common)
         return
     cands = p.extractive.candidates(rq, qvec, hits)
-    messages = build_messages(rewritten or q, context_sentences(cands))
+    gs = GENERATION
+    messages = build_messages(rewritten or q, context_sentences(cands, gs.context_sentences, gs.context_chars))
     pieces: list[str] = []
     ttft = None
-    for piece in gen.stream(messages):
+    for piece in gen.stream(messages, max_tokens=gs.max_tokens):
         if ttft is None:
             ttft = time.perf_counter() - t0
         pieces.append(piece)
         yield piece
     raw = clean_generated("".join(pieces))
     timings.update(ttft=ttft or 0.0, generate=time.perf_counter() - t2)
-    g = ground(raw, hits, embedder=p.embedder) if raw and not is_refusal(raw) else None
+    g = ground(raw, hits, embedder=p.embedder, question=rq) if raw and not is_refusal(raw) else None
     timings["total"] = time.perf_counter() - t0
     if g is None or not g.citations:
         if raw and is_refusal(raw):  # the model found nothing: trust the refusal, list the closest articles
@@ -280,7 +291,7 @@ def ask(
         history: earlier turns, as [{"role","content"}…] or [(question, answer)…]; a
             follow-up question is rewritten into a standalone one (``Answer.rewritten_query``).
         embedder: an embedder object instead of ``model`` (tests, custom models).
-        retriever: "hybrid" (BM25 and dense search fused by reciprocal rank), "dense"
+        retriever: "hybrid" (BM25 and dense search fused by scaled scores), "dense"
             or "lexical" (BM25 only); None: the pipeline's default, which is
             ``$NEWSQA_RETRIEVER`` or "hybrid".
         paper: only articles from this paper (as its pages name it).
