@@ -282,7 +282,7 @@ def main() -> int:
         doc = ["# Benchmark results", "",
                f"`python bench/compare.py --write` on {time.strftime('%Y-%m-%d')} (not a test; figures vary with load on the 2 shared cores).", "",
                "## newsqa against the LangChain recipe, side by side", "", out, ""]
-        for extra in (runtime_md, scale):
+        for extra in (runtime_md, scale, ROOT / "bench" / "results" / "projection.md"):
             if extra.is_file():
                 doc += [extra.read_text(encoding="utf-8"), ""]
         (ROOT / "bench" / "RESULTS.md").write_text("\n".join(doc), encoding="utf-8")
