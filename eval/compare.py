@@ -186,7 +186,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = args.out or ROOT / "runs" / time.strftime("compare-%Y%m%d-%H%M%S")
     out.mkdir(parents=True, exist_ok=True)
     index = args.index or default_index_dir()
-    base_emb = load_embedder(None)
+    from qa.api import index_runtime
+
+    base_emb = load_embedder(None, index_runtime(index))  # the runtime the index's vectors were made with
     base_emb.warm_up()
     emb = CachedQueries(base_emb)
     gold = load_gold(args.gold)

@@ -40,20 +40,37 @@ _MARKERS = re.compile(r"\[\d+\]")  # the [n] citation markers code attached
 GENERATION = GenerationSettings()
 
 
-def load_embedder(model: str | None = None) -> Any:
+def load_embedder(model: str | None = None, runtime: str | None = None) -> Any:
     """The embedder for a model name or folder (default: multilingual-e5-small, installed on demand).
+
+    Args:
+        model: model name or folder.
+        runtime: "onnx-int8" or "torch-fp32" (``embeddings.runtimes``); None: ``$NEWSQA_EMBED_RUNTIME``,
+            else onnx-int8 when onnxruntime is installed.
 
     Raises:
         ModelNotInstalledError: with the command that installs it.
     """
-    from embeddings.encoder import SentenceTransformerEmbedder
     from embeddings.models import ModelError, resolve_embedder_path
+    from embeddings.runtimes import make_embedder
 
     try:
         path, name = resolve_embedder_path(model)
     except ModelError as e:
         raise ModelNotInstalledError(str(e)) from None
-    return SentenceTransformerEmbedder(path, name=name)
+    return make_embedder(path, name, runtime)
+
+
+def index_runtime(index_dir: Path) -> str | None:
+    """The embedding runtime an index's vectors were made with (None when there is no readable index)."""
+    from embeddings.runtimes import runtime_of
+
+    from .index import current_generation, read_manifest
+
+    try:
+        return runtime_of(read_manifest(current_generation(index_dir)).get("model", {}))
+    except NewsQAError:
+        return None
 
 
 @dataclass
@@ -107,7 +124,8 @@ def get_pipeline(index: str | Path | None = None, model: str | None = None, embe
     with _lock:
         p = _pipelines.get(key)
         if p is None:
-            emb = embedder if embedder is not None else load_embedder(model)
+            # query vectors come from the runtime the index's vectors were made with
+            emb = embedder if embedder is not None else load_embedder(model, index_runtime(index_dir))
             p = _pipelines[key] = Pipeline.load(index_dir, emb)
             return p
     return _follow_current(key, index_dir, p)

@@ -75,6 +75,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_index_opt(p)
     p.add_argument("--chunk-size", type=int, default=160, help="passage length in model tokens (default 160)")
     p.add_argument("--chunk-overlap", type=int, default=32, help="overlap between passages in model tokens (default 32)")
+    p.add_argument("--add", nargs="+", type=Path, default=None, metavar="FILE",
+                   help="update the existing index: add (or replace) the articles of these files, embedding only new passages")
+    p.add_argument("--remove", nargs="+", default=None, metavar="ARTICLE_ID",
+                   help="update the existing index: remove these articles (ids as in `newsqa ask --json`)")
+    p.add_argument("--engine", choices=["local", "ray"], default="local",
+                   help="where passages are embedded: this process (default) or a Ray cluster (RAY_ADDRESS, else a local one)")
+    p.add_argument("--runtime", choices=["onnx-int8", "torch-fp32"], default=None,
+                   help="embedding runtime (default: $NEWSQA_EMBED_RUNTIME, else onnx-int8 when onnxruntime is installed)")
 
     p = sub.add_parser("ask", help="answer one question with cited sources")
     p.add_argument("question", help=f"the question (up to {MAX_QUESTION_CHARS} characters)")
@@ -102,6 +110,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=7860, help="port (default 7860)")
 
+    p = sub.add_parser("bench", help="benchmark against the plain LangChain recipe, side by side (bench/compare.py; prints figures)")
+    p.add_argument("--repeat", type=int, default=5, help="passes over the question list (default 5)")
+    p.add_argument("--write", action="store_true", help="write bench/RESULTS.md")
+
     p = sub.add_parser("info", help="describe an index: articles, papers, dates, model")
     _add_index_opt(p)
     return parser
@@ -117,6 +129,15 @@ def _cmd_models(args: argparse.Namespace) -> int:
         except ModelError as e:
             raise NewsQAError(str(e)) from None
         print(f"{DEFAULT_EMBEDDER}: ready at {path} ({time.perf_counter() - t0:.1f}s)")
+        from embeddings.runtimes import RUNTIME_ONNX_INT8, default_runtime
+
+        if default_runtime() == RUNTIME_ONNX_INT8:
+            from embeddings.onnx_embedder import export_int8
+            from embeddings.runtimes import make_embedder
+
+            t0 = time.perf_counter()
+            onnx = export_int8(path, make_embedder(path, DEFAULT_EMBEDDER, RUNTIME_ONNX_INT8).identity["weights_sha256"], force=args.force)
+            print(f"{DEFAULT_EMBEDDER}: onnx-int8 runtime ready at {onnx} ({time.perf_counter() - t0:.1f}s)")
         if args.no_generator:
             return 0
         from embeddings.models import DEFAULT_GENERATOR, install_generator
@@ -160,18 +181,38 @@ def _cmd_index(args: argparse.Namespace) -> int:
     from .index import build_index
 
     params = ChunkParams(args.chunk_size, args.chunk_overlap)
-    paths = args.paths or [default_corpus_dir()]
-    articles = load_articles(paths)
-    print(f"parsed {len(articles)} articles from {len({a.source for a in articles})} files", file=sys.stderr)
-    embedder = load_embedder(args.model)
     out = args.index or default_index_dir()
+    adding, removing = getattr(args, "add", None), getattr(args, "remove", None)
+    if (adding or removing) and args.paths:
+        raise NewsQAError("give either corpus paths (a full build) or --add/--remove (an update), not both")
+    if adding or removing:
+        from .api import index_runtime
+
+        embedder = load_embedder(args.model, getattr(args, "runtime", None) or index_runtime(out))
+    else:
+        embedder = load_embedder(args.model, getattr(args, "runtime", None))
+    if getattr(args, "engine", "local") == "ray":
+        from .ray_engine import RayEmbedder
+
+        embedder = RayEmbedder(embedder)
     t0 = time.perf_counter()
-    gen = build_index(articles, embedder, out, params, progress=_Progress("embedding"))
+    if adding or removing:
+        from .incremental import update_index
+
+        new = load_articles(adding) if adding else []
+        gen = update_index(out, embedder, add=new, remove=removing or (), progress=_Progress("embedding"))
+    else:
+        paths = args.paths or [default_corpus_dir()]
+        articles = load_articles(paths)
+        print(f"parsed {len(articles)} articles from {len({a.source for a in articles})} files", file=sys.stderr)
+        gen = build_index(articles, embedder, out, params, progress=_Progress("embedding"))
     clear_cache()
     manifest = json.loads((gen / "manifest.json").read_text(encoding="utf-8"))
     n = manifest["counts"]["chunks"]
     dt = time.perf_counter() - t0
-    print(f"index ready: {out} ({manifest['counts']['articles']} articles, {n} chunks, {dt:.1f}s, {n / dt:.1f} chunks/s)")
+    reused = manifest.get("vectors_reused", 0)
+    print(f"index ready: {out} ({manifest['counts']['articles']} articles, {n} chunks, {n - reused} embedded, "
+          f"{reused} reused, {dt:.1f}s, {n / dt:.1f} chunks/s)")
     return 0
 
 
@@ -265,6 +306,16 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bench(args: argparse.Namespace) -> int:
+    script = Path(__file__).resolve().parent.parent / "bench" / "compare.py"
+    if not script.is_file():
+        raise NewsQAError(f"the benchmark ships with the source checkout ({script} is missing)")
+    cmd = [sys.executable, str(script), "--repeat", str(args.repeat)] + (["--write"] if args.write else [])
+    import subprocess
+
+    return subprocess.run(cmd, cwd=script.parent.parent).returncode
+
+
 def _cmd_info(args: argparse.Namespace) -> int:
     from .index import verify_index
 
@@ -293,7 +344,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # no model hub here: never try to download
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    handlers = {"models": _cmd_models, "index": _cmd_index, "ask": _cmd_ask, "eval": _cmd_eval, "info": _cmd_info, "serve": _cmd_serve}
+    handlers = {"models": _cmd_models, "index": _cmd_index, "ask": _cmd_ask, "eval": _cmd_eval, "info": _cmd_info, "serve": _cmd_serve, "bench": _cmd_bench}
     if args.command not in handlers:
         parser.print_help()
         return 2

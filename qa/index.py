@@ -4,7 +4,7 @@ Layout of an index folder::
 
     DIR/CURRENT            name of the live generation (replaced atomically)
     DIR/gen-<stamp>/       one complete build
-        vectors.faiss      IndexIDMap2(IndexFlatIP): ids are chunk ids
+        vectors.faiss      IndexIDMap2(IndexFlatIP, or HNSW above qa.ann.flat_max()): ids are chunk ids
         chunks.jsonl       one chunk per line, row i has id i
         articles.jsonl     the articles the chunks point into (bodies and offsets)
         bm25.*.npy         the lexical index (bm25s CSC score matrix, saved with allow_pickle=False)
@@ -129,6 +129,7 @@ def build_index(
     params: ChunkParams = ChunkParams(),
     progress: Progress | None = None,
     tokenizer: str = DEFAULT_TOKENIZER,
+    reuse: bool = True,
 ) -> Path:
     """Chunk, embed and write a new index generation (vectors and BM25), then make it current.
 
@@ -139,11 +140,12 @@ def build_index(
         params: chunking parameters (in model tokens).
         progress: called with (chunks embedded, total chunks).
         tokenizer: the lexical tokenizer (``qa.lexical.TOKENIZERS``), recorded in the manifest.
+        reuse: take unchanged passages' vectors from the live generation (same model and
+            runtime, same embedded text) instead of embedding them again (``qa.incremental``).
 
     Returns:
         The new generation folder.
     """
-    import faiss
 
     if not articles:
         raise IndexMismatchError("refusing to build an index from an empty corpus")
@@ -157,18 +159,25 @@ def build_index(
     by_id = {a.id: a for a in articles}
     chunks = chunk_articles(articles, params, embedder.count_tokens)
     texts = [passage_text(by_id[c.article_id], c.text) for c in chunks]
-    vecs = embedder.embed_passages(texts, progress=progress)
+    if reuse:
+        from .incremental import embed_with_reuse
+
+        vecs, reuse_stats = embed_with_reuse(texts, embedder, out_dir, progress)
+    else:
+        vecs, reuse_stats = embedder.embed_passages(texts, progress=progress), None
     if vecs.shape != (len(chunks), embedder.dim):
         raise IndexMismatchError(f"embedder returned shape {vecs.shape}, expected ({len(chunks)}, {embedder.dim})")
     t_embed = time.perf_counter() - t0
     lexical = LexicalIndex.build([lexical_text(by_id[c.article_id], c.text) for c in chunks], tokenizer)
 
-    index = faiss.IndexIDMap2(faiss.IndexFlatIP(embedder.dim))
+    from .ann import make_vector_index
+
+    index, vector_index = make_vector_index(embedder.dim, len(chunks))
     index.add_with_ids(vecs, np.array([c.id for c in chunks], dtype=np.int64))
     info = {
         "t0": t0, "t_embed": t_embed, "params": params, "tokenizer": tokenizer,
         "lexical": lexical, "index": index, "chunks": chunks, "articles": articles, "identity": dict(embedder.identity),
-        "dim": embedder.dim,
+        "dim": embedder.dim, "vector_index": vector_index, "vectors_reused": reuse_stats.reused if reuse_stats else 0,
     }
     with build_lock(out_dir):
         _crash_point("locked")
@@ -217,6 +226,7 @@ def _write_generation(out_dir: Path, info: dict[str, Any]) -> Path:
         "model": info["identity"],
         "dim": info["dim"],
         "metric": "inner_product_on_unit_vectors",
+        "vector_index": info["vector_index"],
         "chunking": {**asdict(params), "unit": "model tokens", "splitter": "langchain RecursiveCharacterTextSplitter"},
         "corpus": {
             "sha256": corpus_hash(articles),
@@ -234,6 +244,7 @@ def _write_generation(out_dir: Path, info: dict[str, Any]) -> Path:
         "versions": _versions(),
         "build_seconds": round(time.perf_counter() - info["t0"], 2),
         "embed_seconds": round(info["t_embed"], 2),
+        "vectors_reused": info["vectors_reused"],
     }
     manifest["manifest_sha256"] = manifest_digest(manifest)
     mpath = tmp / "manifest.json"
@@ -436,6 +447,13 @@ def check_model(manifest: dict[str, Any], identity: dict[str, Any], where: Path)
             f"index at {where} was built with model {built.get('name')} (weights {str(built.get('weights_sha256'))[:12]}) "
             f"but the query model is {identity.get('name')} (weights {str(identity.get('weights_sha256'))[:12]}); "
             "use the same --model or rebuild with: newsqa index"
+        )
+    # query and index vectors must come from one runtime (int8 and fp32 vectors differ slightly)
+    built_rt, query_rt = built.get("runtime") or "torch-fp32", identity.get("runtime") or "torch-fp32"
+    if built_rt != query_rt:
+        raise IndexMismatchError(
+            f"index at {where} holds {built_rt} vectors but the query embedder runs {query_rt}; "
+            f"set NEWSQA_EMBED_RUNTIME={built_rt} or rebuild with: newsqa index"
         )
 
 

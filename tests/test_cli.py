@@ -26,7 +26,7 @@ def _offline_env(monkeypatch):
 def fake_model(monkeypatch):
     calls = []
 
-    def load(model=None):
+    def load(model=None, runtime=None):
         calls.append(model)
         return HashingEmbedder(dim=256)
 

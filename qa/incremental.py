@@ -1,0 +1,181 @@
+"""Vector reuse by content hash and incremental index updates (add files, remove articles) without re-embedding the archive."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from .errors import IndexNotFoundError, InputError, NewsQAError
+from .types import Article, Chunk
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int, int], None]
+
+
+def text_key(text: str) -> bytes:
+    """The content key of an embedded passage: sha256 of its exact embedded text."""
+    return hashlib.sha256(text.encode("utf-8")).digest()
+
+
+@dataclass(frozen=True)
+class ReuseStats:
+    """How many passage vectors a build took from the previous generation."""
+
+    reused: int
+    embedded: int
+
+
+def previous_vectors(out_dir: Path, identity: dict[str, Any]) -> dict[bytes, np.ndarray]:
+    """Vectors of the live generation at ``out_dir``, keyed by the hash of their embedded text.
+
+    Only a generation built by the same model identity (name, weights, dimension and
+    runtime) is used; anything else (no index, another model, a damaged index)
+    gives an empty map, so the build embeds everything.
+    """
+    from .index import current_generation, passage_text, read_manifest
+
+    try:
+        gen = current_generation(Path(out_dir))
+        manifest = read_manifest(gen)
+    except NewsQAError:
+        return {}
+    built = manifest.get("model", {})
+    if any(built.get(k) != identity.get(k) for k in ("name", "dim", "weights_sha256")) or \
+            (built.get("runtime") or "torch-fp32") != (identity.get("runtime") or "torch-fp32"):
+        log.info("previous generation %s was built by another model or runtime: embedding everything", gen.name)
+        return {}
+    try:
+        import faiss
+
+        from .index import sha256_file
+
+        if sha256_file(gen / "vectors.faiss") != manifest["files"].get("vectors.faiss"):
+            return {}
+        index = faiss.read_index(str(gen / "vectors.faiss"))
+        arts = {}
+        for line in (gen / "articles.jsonl").read_text(encoding="utf-8").splitlines():
+            a = Article.from_dict(json.loads(line))
+            arts[a.id] = a
+        chunks = [Chunk(**json.loads(l)) for l in (gen / "chunks.jsonl").read_text(encoding="utf-8").splitlines()]
+        if index.ntotal != len(chunks):
+            return {}
+        vecs = stored_vectors(index)
+    except (OSError, RuntimeError, ValueError, TypeError, KeyError) as e:
+        log.info("previous generation %s unreadable for reuse (%s): embedding everything", gen.name, e)
+        return {}
+    out: dict[bytes, np.ndarray] = {}
+    for c in chunks:
+        a = arts.get(c.article_id)
+        if a is not None:
+            out[text_key(passage_text(a, c.text))] = vecs[c.id]
+    return out
+
+
+def stored_vectors(index: Any) -> np.ndarray:
+    """All vectors of an ``IndexIDMap2`` (over a flat or HNSW-flat index), row i holding id i."""
+    import faiss
+
+    inner = faiss.downcast_index(index.index)
+    ids = faiss.vector_to_array(index.id_map)
+    out = np.zeros((index.ntotal, index.d), dtype=np.float32)
+    out[ids] = inner.reconstruct_n(0, inner.ntotal)
+    return out
+
+
+def embed_with_reuse(texts: Sequence[str], embedder: Any, out_dir: Path, progress: Progress | None = None) -> tuple[np.ndarray, ReuseStats]:
+    """Embed passages, taking each unchanged one's vector from the previous generation instead of the model.
+
+    Args:
+        texts: the passages, as embedded (``qa.index.passage_text``).
+        embedder: the build's embedder.
+        out_dir: the index folder whose live generation may hold vectors to reuse.
+        progress: called with (done, total) as new passages are embedded.
+
+    Returns:
+        (vectors row-aligned with ``texts``, how many were reused and embedded).
+    """
+    old = previous_vectors(out_dir, dict(embedder.identity))
+    keys = [text_key(t) for t in texts]
+    missing = [i for i, k in enumerate(keys) if k not in old]
+    out = np.zeros((len(texts), embedder.dim), dtype=np.float32)
+    for i, k in enumerate(keys):
+        if k in old:
+            out[i] = old[k]
+    if missing:
+        new = embedder.embed_passages([texts[i] for i in missing], progress=progress)
+        if new.shape != (len(missing), embedder.dim):
+            return new, ReuseStats(0, len(missing))  # the caller's shape check reports it
+        out[missing] = new
+    elif progress:
+        progress(len(texts), len(texts))
+    if old:
+        log.info("reused %d of %d passage vectors from the previous generation", len(texts) - len(missing), len(texts))
+    return out, ReuseStats(len(texts) - len(missing), len(missing))
+
+
+def current_articles(index_dir: Path) -> list[Article]:
+    """The articles of an index's live generation, in index order.
+
+    Raises:
+        IndexNotFoundError: when there is no index to update.
+    """
+    from .index import current_generation, verify_generation
+
+    gen = current_generation(Path(index_dir))
+    verify_generation(gen)
+    return [Article.from_dict(json.loads(l)) for l in (gen / "articles.jsonl").read_text(encoding="utf-8").splitlines()]
+
+
+def updated_articles(old: Sequence[Article], add: Sequence[Article] = (), remove: Sequence[str] = ()) -> list[Article]:
+    """The article list after an update: ``remove`` ids dropped, ``add`` appended (an added id replaces the old article in place).
+
+    Raises:
+        InputError: when an id to remove is not in the index, or nothing would be left.
+    """
+    ids = {a.id for a in old}
+    unknown = [r for r in remove if r not in ids]
+    if unknown:
+        raise InputError(f"no article {', '.join(unknown[:5])} in the index (see articles.jsonl for ids)")
+    gone = set(remove)
+    by_new = {a.id: a for a in add}
+    kept = [by_new.pop(a.id, a) for a in old if a.id not in gone]
+    result = kept + [a for a in add if a.id in by_new]
+    if not result:
+        raise InputError("the update would leave the index empty")
+    return result
+
+
+def update_index(index_dir: Path, embedder: Any, add: Sequence[Article] = (), remove: Sequence[str] = (),
+                 progress: Progress | None = None, **build_kwargs: Any) -> Path:
+    """Add and remove articles, embedding only the new passages, and write a new generation.
+
+    The result is what a full build over the updated article list gives: the same
+    chunks, ids, vectors and BM25 index, because it is that build with every
+    unchanged passage's vector taken from the live generation. Chunking parameters
+    and the lexical tokenizer are the live generation's.
+
+    Raises:
+        IndexNotFoundError: when there is no index to update (build one with ``newsqa index``).
+        InputError: for an unknown article id or an update that leaves nothing.
+    """
+    from .chunking import ChunkParams
+    from .index import build_index, current_generation, read_manifest
+
+    index_dir = Path(index_dir)
+    try:
+        manifest = read_manifest(current_generation(index_dir))
+    except IndexNotFoundError:
+        raise IndexNotFoundError(f"no index at {index_dir} to update; build one first with: newsqa index") from None
+    articles = updated_articles(current_articles(index_dir), add, remove)
+    ch = manifest.get("chunking", {})
+    params = ChunkParams(int(ch.get("chunk_size", 160)), int(ch.get("chunk_overlap", 32)))
+    tok = manifest.get("lexical", {}).get("tokenizer")
+    kwargs = {"params": params, **({"tokenizer": tok} if tok else {}), **build_kwargs}
+    return build_index(articles, embedder, index_dir, progress=progress, **kwargs)
