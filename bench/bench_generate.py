@@ -33,7 +33,12 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--index", default=None)
     ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument("--context-chars", default=None, help="comma-separated prompt budgets to compare, e.g. 700,450,300")
+    ap.add_argument("--max-tokens", type=int, default=None)
     args = ap.parse_args()
+    import dataclasses
+
+    import qa.api
     from qa import ask
     from qa.generate import default_generator
 
@@ -45,19 +50,24 @@ def main() -> int:
     t0 = time.perf_counter()
     ask(QUESTIONS[0], index=args.index, generator=gen, answerer="generative")  # loads embedder, index, LLM
     print(f"warm-up (embedding model + index + LLM load + first answer): {time.perf_counter() - t0:.1f} s")
-    ttft, total, generative = [], [], 0
-    for _ in range(args.repeat):
-        for q in QUESTIONS:
-            a = ask(q, index=args.index, generator=gen, answerer="generative")
-            total.append(a.timings["total"])
-            if "ttft" in a.timings:
-                ttft.append(a.timings["ttft"])
-            generative += a.answerer == "generative"
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores; generator: {gen.name}")
-    print(f"{len(total)} questions, {generative} answered generatively (others refused or fell back to extractive)")
-    if ttft:
-        print(f"time to first token: p50 {pct(ttft, 50):.2f} s, p95 {pct(ttft, 95):.2f} s")
-    print(f"full answer: p50 {pct(total, 50):.2f} s, p95 {pct(total, 95):.2f} s")
+    budgets = [int(b) for b in args.context_chars.split(",")] if args.context_chars else [qa.api.GENERATION.context_chars]
+    base = qa.api.GENERATION
+    for budget in budgets:
+        qa.api.GENERATION = dataclasses.replace(base, context_chars=budget, max_tokens=args.max_tokens or base.max_tokens)
+        ttft, total, generative = [], [], 0
+        for _ in range(args.repeat):
+            for q in QUESTIONS:
+                a = ask(q, index=args.index, generator=gen, answerer="generative")
+                total.append(a.timings["total"])
+                if "ttft" in a.timings:
+                    ttft.append(a.timings["ttft"])
+                generative += a.answerer == "generative"
+        print(f"== {qa.api.GENERATION}")
+        print(f"{len(total)} questions, {generative} answered generatively (others refused or fell back to extractive)")
+        if ttft:
+            print(f"time to first token: p50 {pct(ttft, 50):.2f} s, p95 {pct(ttft, 95):.2f} s")
+        print(f"full answer: p50 {pct(total, 50):.2f} s, p95 {pct(total, 95):.2f} s")
     print(f"peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
     return 0
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import threading
@@ -14,7 +15,16 @@ from .errors import InputError, ModelNotInstalledError, NewsQAError
 from .extractive import ExtractiveAnswerer, LexicalStats
 from .index import NewsIndex, load_index
 from .retrieve import Retriever
-from .settings import RETRIEVERS, AnswerSettings, RetrievalSettings, default_index_dir, default_model, default_retriever
+from .settings import (
+    RETRIEVERS,
+    AnswerSettings,
+    GenerationSettings,
+    RetrievalSettings,
+    default_index_dir,
+    default_model,
+    default_retriever,
+)
+from .answer_type import expected_type
 from .extractive import REFUSAL_EN, REFUSAL_ZH
 from .generate import default_generator
 from .grounding import build_messages, clean_generated, context_sentences, ground, is_refusal
@@ -25,6 +35,9 @@ from .types import Answer
 
 log = logging.getLogger(__name__)
 
+_MARKERS = re.compile(r"\[\d+\]")  # the [n] citation markers code attached
+# prompt and answer budget of generative answers (bench/bench_generate.py --context-chars sweeps it)
+GENERATION = GenerationSettings()
 
 
 def load_embedder(model: str | None = None) -> Any:
@@ -254,6 +267,13 @@ def ask_stream(
     ex_text, ex_cites, refused, diag = p.extractive.answer(rq, qvec, hits)
     timings = {"load": t1 - t0, "retrieve": t2 - t1}
     common = dict(question=q, hits=tuple(hits), rewritten_query=rewritten, index_generation=p.generation)
+    # A question asking for an age, a year, a date, money or a count of some unit is
+    # answered only by text that states one (qa/answer_type.py).
+    wanted = expected_type(rq)
+    refusal_text = REFUSAL_EN if is_mostly_latin(q) else REFUSAL_ZH
+    ex_typed = wanted is None or wanted.satisfied_by(ex_text)
+    if gen is None and not refused and not ex_typed:
+        ex_text, ex_cites, refused = refusal_text, (), True
     if gen is None or refused:
         # Refusal is decided on measured scores before any generation (thresholds in settings).
         timings.update(answer=time.perf_counter() - t2, total=time.perf_counter() - t0)
@@ -261,22 +281,28 @@ def ask_stream(
         yield Answer(text=ex_text, refused=refused, citations=ex_cites, answerer="extractive", timings=timings, **common)
         return
     cands = p.extractive.candidates(rq, qvec, hits)
-    messages = build_messages(rewritten or q, context_sentences(cands))
+    gs = GENERATION
+    messages = build_messages(rewritten or q, context_sentences(cands, gs.context_sentences, gs.context_chars))
     pieces: list[str] = []
     ttft = None
-    for piece in gen.stream(messages):
+    for piece in gen.stream(messages, max_tokens=gs.max_tokens):
         if ttft is None:
             ttft = time.perf_counter() - t0
         pieces.append(piece)
         yield piece
     raw = clean_generated("".join(pieces))
     timings.update(ttft=ttft or 0.0, generate=time.perf_counter() - t2)
-    g = ground(raw, hits, embedder=p.embedder) if raw and not is_refusal(raw) else None
+    g = ground(raw, hits, embedder=p.embedder, question=rq) if raw and not is_refusal(raw) else None
+    if g is not None and wanted is not None and not wanted.satisfied_by(_MARKERS.sub("", g.text)):
+        g = dataclasses.replace(g, text="", citations=(), supported=0)  # e.g. asked for an age, got no age
     timings["total"] = time.perf_counter() - t0
     if g is None or not g.citations:
-        if raw and is_refusal(raw):  # the model found nothing: trust the refusal, list the closest articles
-            text = REFUSAL_EN if is_mostly_latin(q) else REFUSAL_ZH
-            yield Answer(text=text, refused=True, answerer="generative", timings=timings, generator=gen.name, **common)
+        if (raw and is_refusal(raw)) or not ex_typed:
+            # the model found nothing (trust the refusal), or neither it nor the quoted
+            # sentence states what was asked: refuse and list the closest articles
+            yield Answer(text=refusal_text, refused=True, answerer="generative", timings=timings, generator=gen.name,
+                         supported_sentences=g.supported if g else None, generated_sentences=g.total if g else None,
+                         **common)
         else:  # nothing the model wrote is supported: fall back to the quoted sentence
             yield Answer(text=ex_text, refused=False, citations=ex_cites, answerer="extractive", timings=timings,
                          generator=gen.name, supported_sentences=0, generated_sentences=g.total if g else 0, **common)
@@ -312,7 +338,7 @@ def ask(
         history: earlier turns, as [{"role","content"}…] or [(question, answer)…]; a
             follow-up question is rewritten into a standalone one (``Answer.rewritten_query``).
         embedder: an embedder object instead of ``model`` (tests, custom models).
-        retriever: "hybrid" (BM25 and dense search fused by reciprocal rank), "dense"
+        retriever: "hybrid" (BM25 and dense search fused by scaled scores), "dense"
             or "lexical" (BM25 only); None: the pipeline's default, which is
             ``$NEWSQA_RETRIEVER`` or "hybrid".
         paper: only articles from this paper (as its pages name it).

@@ -63,3 +63,34 @@ def rrf(
     ]
     scored.sort(key=lambda f: (-f.score, order[f.item]))
     return scored
+
+
+def convex(
+    rankings: Mapping[str, Sequence[Hashable]],
+    scores: Mapping[str, Mapping[Hashable, float]],
+    weights: Mapping[str, float] | None = None,
+) -> list[Fused]:
+    """Fuse ranked lists by a weighted sum of their scores, each min-max scaled to [0, 1] over its list.
+
+    An item missing from a list gets 0 from it. Ties keep the order ``rrf`` uses.
+    """
+    weights = dict(weights or {})
+    total: dict[Hashable, float] = {}
+    ranks: dict[Hashable, dict[str, int]] = {}
+    order: dict[Hashable, tuple[int, int]] = {}
+    for li, (name, items) in enumerate(rankings.items()):
+        vals = [scores[name][it] for it in items]
+        if not vals:
+            continue
+        lo, hi = min(vals), max(vals)
+        span = hi - lo
+        for pos, it in enumerate(items, 1):
+            if name in ranks.setdefault(it, {}):
+                continue
+            ranks[it][name] = pos
+            x = (scores[name][it] - lo) / span if span > 0 else 1.0
+            total[it] = total.get(it, 0.0) + weights.get(name, 1.0) * x
+            order[it] = min(order.get(it, (pos, li)), (pos, li))
+    fused = [Fused(it, total[it], ranks[it]) for it in total]
+    fused.sort(key=lambda f: (-f.score, order[f.item]))
+    return fused

@@ -34,7 +34,8 @@ from typing import Sequence
 
 import numpy as np
 
-from .text import QUESTION_STOPWORDS, normalize, stopword_pattern
+from . import crosslingual
+from .text import QUESTION_STOPWORDS, is_mostly_latin, normalize, stopword_pattern
 
 log = logging.getLogger(__name__)
 
@@ -202,6 +203,7 @@ class LexicalIndex:
         self.tokenizer = tokenizer
         self.size = size
         self.pinyin = pinyin
+        self._known_fn = None
 
     @classmethod
     def build(cls, texts: Sequence[str], tokenizer: str = DEFAULT_TOKENIZER, k1: float = 1.5, b: float = 0.75,
@@ -234,6 +236,8 @@ class LexicalIndex:
         the seed chunks) points nowhere, and alone it would rank chunks by how often
         they name it. Rare names (Liuban, Anren: under 7 %) are what pinyin is for.
         """
+        if is_mostly_latin(question):  # English: add dictionary translations found in this index
+            question = crosslingual.expand(question, self._known())
         toks = tokenize(question, self.tokenizer, query=True, pinyin=self.pinyin)
         ids = []
         indptr = self.bm25.scores["indptr"]
@@ -247,6 +251,11 @@ class LexicalIndex:
         if not ids:
             return np.zeros(self.size, dtype=np.float32)
         return np.asarray(self.bm25.get_scores_from_ids(ids), dtype=np.float32)
+
+    def _known(self):
+        if self._known_fn is None:
+            self._known_fn = crosslingual.known_in(self.bm25.vocab_dict, lambda w: tokenize(w, self.tokenizer))
+        return self._known_fn
 
     def search(self, question: str, k: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
         """Top-k (chunk id, BM25 score), best first; chunks scoring 0 never come back.

@@ -13,7 +13,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .errors import InputError
-from .fusion import rrf
+from .fusion import convex, rrf
 from .index import NewsIndex
 from .settings import RETRIEVERS, RetrievalSettings
 from .text import is_mostly_latin, norm
@@ -139,7 +139,10 @@ class Retriever:
             bm.update(raw)
             lists["lexical"] = self._collapse([cid for cid, _ in raw])
         w_lex = s.w_lexical_latin if is_mostly_latin(question) else s.w_lexical
-        fused = rrf(lists, k=s.rrf_k, weights={"dense": s.w_dense, "lexical": w_lex})
+        if s.fusion == "convex" and mode == "hybrid":
+            fused = convex(lists, {"dense": cos, "lexical": bm}, {"dense": s.w_dense, "lexical": w_lex})
+        else:
+            fused = rrf(lists, k=s.rrf_k, weights={"dense": s.w_dense, "lexical": w_lex})
         order = self._collapse([f.item for f in fused])
         by_id = {f.item: f for f in fused}
         chosen = order[:k]

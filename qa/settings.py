@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 MAX_QUESTION_CHARS = 500
@@ -41,6 +42,15 @@ def default_retriever() -> str:
     return env if env in RETRIEVERS else "hybrid"
 
 
+FUSIONS = ("rrf", "convex")
+
+
+def default_fusion() -> str:
+    """``$NEWSQA_FUSION`` (convex or rrf) or "convex"."""
+    env = (os.environ.get("NEWSQA_FUSION") or "").strip().lower()
+    return env if env in FUSIONS else "convex"
+
+
 @dataclass(frozen=True)
 class AnswerSettings:
     """Extractive answering knobs, set on eval/gold.jsonl (see README, "Refusals").
@@ -65,6 +75,41 @@ class AnswerSettings:
 
 
 
+def _env_int(name: str, default: int) -> int:
+    """A positive integer from the environment, else ``default`` (a bad value is logged, not fatal)."""
+    raw = (os.environ.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+        if value > 0:
+            return value
+    except ValueError:
+        pass
+    logging.getLogger(__name__).warning("ignoring %s=%r: not a positive integer", name, raw)
+    return default
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    """How much the answer-writing model reads and writes (prompt size is what sets time to first token).
+
+    On 2 cores the model reads ~40-60 prompt tokens/s and writes ~11 tokens/s, so
+    ``context_chars`` (passage sentences, about 1.4 characters per token) and
+    ``max_tokens`` bound the wait. Measured on the gold set (74 questions, one
+    sentence asked for): 700 characters / 6 sentences / 160 tokens gave accuracy
+    0.867 at TTFT p50 8.4 s (AVX2 build); 300 / 4 / 96 gives 0.917 at 3.9 s
+    (AVX-512 build, other jobs on the machine). Passage titles come on top of the
+    budget.
+    Environment overrides: ``NEWSQA_CONTEXT_SENTENCES``, ``NEWSQA_CONTEXT_CHARS``,
+    ``NEWSQA_MAX_TOKENS``.
+    """
+
+    context_sentences: int = field(default_factory=lambda: _env_int("NEWSQA_CONTEXT_SENTENCES", 4))
+    context_chars: int = field(default_factory=lambda: _env_int("NEWSQA_CONTEXT_CHARS", 300))
+    max_tokens: int = field(default_factory=lambda: _env_int("NEWSQA_MAX_TOKENS", 96))
+
+
 @dataclass(frozen=True)
 class RetrievalSettings:
     """Retrieval knobs, set on eval/gold.jsonl (see eval/RETRIEVAL.md).
@@ -79,6 +124,14 @@ class RetrievalSettings:
     rrf_k 10/30/60, w_lexical 0.75/1/1.5 and w_lexical_latin 0.5/1 differ by at most
     one question per set, so the plain defaults stay (w_lexical_latin 2 or more
     loses English twins once pinyin names make BM25 useful for them).
+
+    ``fusion`` (``$NEWSQA_FUSION``) is ``"convex"`` by default: a weighted sum of
+    each list's min-max scaled scores (Bruch et al., 2023) instead of reciprocal rank
+    (``"rrf"``). Measured in one run (eval/RETRIEVAL.md): on 300 CMRC 2018 trial
+    questions hybrid hit@1 0.990 vs 0.980 and MRR 0.994 vs 0.986 (above BM25 alone,
+    0.991); English twins hit@1 0.708 vs 0.625; gold hit@1 0.850 either way (convex
+    wins factoid and list by one question each and loses paraphrase and traditional
+    by one each: slices of six or seven questions).
     """
 
     retriever: str = "hybrid"
@@ -87,3 +140,4 @@ class RetrievalSettings:
     w_dense: float = 1.0
     w_lexical: float = 1.0
     w_lexical_latin: float = 1.0
+    fusion: str = field(default_factory=default_fusion)

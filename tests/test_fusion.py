@@ -125,3 +125,17 @@ def test_paper_and_date_filters(asker, small_index):
 def test_bad_retrieval_options(asker, kw):
     with pytest.raises(InputError):
         asker("常务会议", **kw)
+
+
+def test_convex_fusion_scales_each_list_and_keeps_ranks():
+    from qa.fusion import convex
+
+    lists = {"dense": ["a", "b", "c"], "lexical": ["c", "d"]}
+    scores = {"dense": {"a": 0.9, "b": 0.8, "c": 0.5}, "lexical": {"c": 12.0, "d": 2.0}}
+    fused = convex(lists, scores)
+    got = {f.item: round(f.score, 3) for f in fused}
+    assert got == {"a": 1.0, "b": 0.75, "c": 1.0, "d": 0.0}
+    assert [f.item for f in fused][:2] == ["a", "c"]  # tie at 1.0: the better best rank, then the earlier list
+    assert next(f for f in fused if f.item == "c").ranks == {"dense": 3, "lexical": 1}
+    weighted = convex(lists, scores, {"dense": 1.0, "lexical": 2.0})
+    assert weighted[0].item == "c"

@@ -104,3 +104,37 @@ def test_generative_without_a_generator_is_a_clear_error(small_index, hashing_em
 def test_ground_needs_retrieved_support():
     assert ground("任何文本。", hits=[]).citations == ()
     assert clean_generated("答：**12米**【3】") == "12米"
+
+
+def test_number_with_the_wrong_unit_is_unsupported(run):
+    # the page says 刘坂村共有村民470余户1600余人: "470余人" pairs a real number with the wrong unit
+    a, _ = run("刘坂村共有村民470余人。", question="刘坂村共有村民多少户？")
+    assert "470余人" not in a.text
+    assert a.supported_sentences == 0
+    good, _ = run("刘坂村共有村民470余户。", question="刘坂村共有村民多少户？")
+    assert good.answerer == "generative" and "470余户" in good.citations[0].quote
+
+
+def test_citation_goes_to_the_sentence_that_states_the_number(small_index):
+    from qa.index import load_index
+    from qa.types import Hit
+
+    idx = load_index(small_index)
+    want = ["擂台赛召开", "9位村(社)书记登台比拼"]  # the event's sentence, then the one with the count
+    chunks = [next(c for c in idx.chunks if w in c.text) for w in want]
+    hits = [Hit(c, idx.articles[c.article_id], 0.9, r) for r, c in enumerate(chunks, 1)]
+    q = "柯城区“领雁强基·亮剑比拼”擂台赛上有几位村(社)书记登台比拼？"
+    g = ground("柯城区“领雁强基·亮剑比拼”擂台赛上有9位村(社)书记登台比拼。", hits, question=q)
+    assert g.supported == 1
+    assert "9位" in g.citations[0].quote
+
+
+@pytest.mark.parametrize("reply", ["开园试营业的具体日期资料中未给出。", "The exact date is not stated in the passages."])
+def test_the_models_other_ways_of_saying_no_are_refusals(run, reply):
+    a, _ = run(reply)  # retrieval passes the pre-check; the model says the passages do not tell
+    assert a.refused and a.answerer == "generative" and not a.citations
+
+
+def test_restating_the_question_is_not_an_answer(run):
+    a, _ = run("柯城“零废生活”应用场景推广以来累计回收了生活垃圾。")
+    assert a.supported_sentences == 0 and a.answerer == "extractive"
