@@ -42,6 +42,13 @@ _NUM = re.compile(r"\d+(?:\.\d+)?")
 _UNIT = "户人个名位家座亩元吨岁次项条所辆台米年月日天倍场期批套间栋处件只头斤"
 _NUM_UNIT = re.compile(rf"\d+(?:\.\d+)?(?:[万亿千百十])?(?:余|多)?[{_UNIT}]")
 _QUOTED = re.compile(r"[“\"「『]([^”\"」』]{2,30})[”\"」』]")
+# Sentences that address the model rather than state a fact: an instruction copied from an
+# article (prompt injection) or a leaked prompt is never an answer, even when a passage "supports" it.
+_INSTRUCTION = re.compile(
+    r"忽略.{0,12}(指令|指示|提示|要求|规则)|系统提示|提示词|你是.{0,12}助手|你现在是|不要遵守|按照以下要求|"
+    r"\b(ignore|disregard) (all |any )?(the )?(previous|prior|above|earlier) (instructions|prompts?)|system prompt|you are now",
+    re.I,
+)
 _PREFIX = re.compile(r"^\s*(答案|回答|答)\s*[:：]\s*")
 
 
@@ -160,6 +167,8 @@ def ground(
             ]
             best = int(np.argmax(scores))
             ok = scores[best] >= min_support
+        if _INSTRUCTION.search(sent):
+            continue  # an instruction (copied from an article, or a leaked prompt) is data, never an answer
         ns = norm(sent)
         facts = _NUM.findall(ns) + _NUM_UNIT.findall(ns) + [norm(q) for q in _QUOTED.findall(sent)]
         if ok and any(f not in all_text for f in facts):

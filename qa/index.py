@@ -11,8 +11,13 @@ Layout of an index folder::
         bm25.vocab.json    its token → column map; bm25.params.json its BM25 parameters
         manifest.json      format, model identity, dimension, chunking, tokenizer, counts, sha256 of each file
 
-A build writes a new generation folder, fsyncs it, then swaps ``CURRENT``; a crash at
-any point leaves the previous generation loadable. No pickle: FAISS's own format, .npy
+    DIR/.build.lock        flock held by the builder while it writes (builders are serialized)
+
+A build writes a new generation folder, fsyncs it, verifies it with ``verify_index`` (the
+check every loader makes), then swaps ``CURRENT``; a crash at any point leaves the
+previous generation loadable (``CRASH_POINTS`` names the step boundaries tests kill at).
+The manifest carries its own checksum. Disk full raises ``IndexWriteError`` and leaves
+``CURRENT`` as it was. No pickle: FAISS's own format, .npy
 arrays and JSON. Format 2 added the lexical files; format 1 indexes are refused with
 the rebuild command.
 """

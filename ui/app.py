@@ -12,8 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from qa import Answer, ask, ask_stream, get_pipeline
-from qa.errors import InputError, NewsQAError
+from qa.errors import NewsQAError
+from qa.inputs import clean_question, sanitize
 from qa.settings import MAX_QUESTION_CHARS
+
+from .ratelimit import RateLimiter, default_rate
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +51,27 @@ def check_environment(env: dict[str, str] | None = None) -> None:
         raise UnsafeConfigError("GRADIO_SHARE is set: newsqa never opens a public share link; unset it")
     if env.get("GRADIO_ALLOWED_PATHS", "").strip():
         raise UnsafeConfigError("GRADIO_ALLOWED_PATHS is set: newsqa serves no files from disk; unset it")
+
+
+_DENIED = ("/file=", "/file/", "/proxy=")  # Gradio's file and proxy routes: this app serves no files, fetches no URLs
+
+
+class DenyFileRoutes:
+    """ASGI middleware: 403 for Gradio's file and proxy routes (path traversal, SSRF), before Gradio sees them."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope.get("type") == "http":
+            raw = scope.get("raw_path") or b""
+            paths = (str(scope.get("path", "")).lower(), raw.decode("latin-1").lower())
+            if any(d in p for p in paths for d in _DENIED):
+                await send({"type": "http.response.start", "status": 403,
+                            "headers": [(b"content-type", b"text/plain; charset=utf-8")]})
+                await send({"type": "http.response.body", "body": b"403: newsqa serves no files"})
+                return
+        await self.app(scope, receive, send)
 
 
 def render_sources(a: Answer, articles: dict[str, Any]) -> str:
@@ -92,19 +116,44 @@ def about_line(pipe: Any) -> str:
     )
 
 
-def build_app(index: Path | None = None, model: str | None = None, embedder: Any = None):
-    """Build the chat as ``gr.Blocks`` (the index and model are loaded here, before serving)."""
+def _client_key(request: Any) -> str:
+    """The client's address as the server saw it (forwarded-for headers are not trusted)."""
+    client = getattr(request, "client", None)
+    return str(getattr(client, "host", None) or "unknown")
+
+
+class RateLimited(NewsQAError):
+    """A client asked more often than the chat's per-client limit."""
+
+
+def build_app(index: Path | None = None, model: str | None = None, embedder: Any = None,
+              rate_limit: tuple[int, float] | None | str = "default"):
+    """Build the chat as ``gr.Blocks`` (the index and model are loaded here, before serving).
+
+    Args:
+        rate_limit: (questions, per seconds) per client address; None for no limit;
+            "default": ``$NEWSQA_RATE_LIMIT`` or 30 per 60 s.
+    """
     import gradio as gr
 
     pipe = get_pipeline(index, model, embedder)
+    rate = default_rate() if rate_limit == "default" else rate_limit
+    limiter = RateLimiter(*rate) if rate else None
 
-    def answer_one(question: Any) -> tuple[str, Answer | None]:
+    def admit(question: Any, request: Any) -> str:
+        """The rate limit, then the one input layer (type, length before anything else, invisible characters)."""
+        if limiter is not None:
+            wait = limiter.check(_client_key(request))
+            if wait is not None:
+                raise RateLimited(limiter.message(wait))
+        # Gradio's max_length is enforced only in the browser: the API gets anything
+        return clean_question(question)
+
+    def answer_one(question: Any, request: Any = None) -> tuple[str, Answer | None]:
         """Shared by the chat box and the /chat API: (message to show, the Answer if any)."""
         try:
-            # checked here too: Gradio's max_length is enforced only in the browser
-            if isinstance(question, str) and len(question) > MAX_QUESTION_CHARS:
-                raise InputError(f"the question is {len(question)} characters long; the limit is {MAX_QUESTION_CHARS}")
-            a = ask(question, index=index, model=model, embedder=embedder)
+            q = admit(question, request)
+            a = ask(q, index=index, model=model, embedder=embedder)
         except NewsQAError as e:  # a visible message, never a stack trace
             return f"⚠️ {e}", None
         except Exception:  # noqa: BLE001 - log it, show a plain message
@@ -112,24 +161,24 @@ def build_app(index: Path | None = None, model: str | None = None, embedder: Any
             return "⚠️ Something went wrong answering this question.", None
         return a.text, a
 
-    def chat_api(question: str) -> str:
+    def chat_api(question, request=None):
         """The /chat endpoint for scripts: answer text followed by the numbered sources."""
-        text, a = answer_one(question)
+        text, a = answer_one(question, request)
         lines = [text]
         for c in a.citations if a else ():
             lines.append(f"[{c.n}] {c.title} — {c.source} ({c.raw_start}-{c.raw_end}): {c.quote}")
         return "\n".join(lines)
 
-    def on_submit(question: str, history: list[dict[str, str]]):
+    def on_submit(question, history, request=None):
         """Stream the answer into the chat (when the answerer streams), then show the cited version."""
         past = [m for m in (history or []) if isinstance(m, dict) and m.get("role") in ("user", "assistant")]
-        shown = past + [{"role": "user", "content": str(question)}, {"role": "assistant", "content": "…"}]
+        shown_q = sanitize(question[:MAX_QUESTION_CHARS]) if isinstance(question, str) else f"({type(question).__name__})"
+        shown = past + [{"role": "user", "content": shown_q}, {"role": "assistant", "content": "…"}]
         yield "", shown, ""
         try:
-            if isinstance(question, str) and len(question) > MAX_QUESTION_CHARS:
-                raise InputError(f"the question is {len(question)} characters long; the limit is {MAX_QUESTION_CHARS}")
+            q = admit(question, request)
             partial = ""
-            for item in ask_stream(question, index=index, model=model, embedder=embedder, history=past):
+            for item in ask_stream(q, index=index, model=model, embedder=embedder, history=past):
                 if isinstance(item, Answer):
                     note = f"\n\n*（按“{item.rewritten_query}”检索）*" if item.rewritten_query else ""
                     shown[-1] = {"role": "assistant", "content": item.text + note}
@@ -145,6 +194,10 @@ def build_app(index: Path | None = None, model: str | None = None, embedder: Any
             log.exception("chat request failed")
             shown[-1] = {"role": "assistant", "content": "⚠️ Something went wrong answering this question."}
             yield "", shown, ""
+
+    # real objects, not strings: Gradio finds the gr.Request parameter through the type hints
+    chat_api.__annotations__ = {"question": str, "request": gr.Request, "return": str}
+    on_submit.__annotations__ = {"question": str, "history": list, "request": gr.Request}
 
     with gr.Blocks(title="newsqa", analytics_enabled=False) as app:
         gr.Markdown("## newsqa · 报纸问答\nAnswers come from the archive's articles, each sentence cited to its source.")
@@ -171,13 +224,18 @@ def serve(
     prevent_thread_lock: bool = False,
     quiet: bool = False,
     embedder: Any = None,
+    rate_limit: tuple[int, float] | None | str = "default",
 ):
-    """Launch the chat with safe defaults: loopback, no share link, bounded queue, no file serving."""
+    """Launch the chat with safe defaults: loopback, no share link, bounded queue, no file serving,
+    a per-client rate limit ($NEWSQA_RATE_LIMIT, default 30 questions per 60 s)."""
     check_environment()
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
-    app = build_app(index, model, embedder)
+    app = build_app(index, model, embedder, rate_limit=rate_limit)
     app.queue(max_size=32, default_concurrency_limit=2)
+    from starlette.middleware import Middleware
+
     app.launch(
+        app_kwargs={"middleware": [Middleware(DenyFileRoutes)]},
         server_name=host,
         server_port=port,
         share=False,
