@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -11,6 +12,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, Callable
 
+import qa.api as qa_api
 from qa import ask, get_pipeline
 from qa.errors import CorpusError, NewsQAError
 
@@ -205,6 +207,8 @@ def run_eval(
         "corpus_sha256": manifest["corpus"]["sha256"], "answerer": answerer, "k": k,
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "retrieval": {"fusion": pipe.retriever.settings.fusion},
+        "generation": dataclasses.asdict(qa_api.GENERATION),
     }
     out = Path(out_dir) if out_dir else Path(__file__).resolve().parent / "runs" / time.strftime("%Y%m%d-%H%M%S")
     out.mkdir(parents=True, exist_ok=True)
@@ -227,7 +231,8 @@ COMPARE_COLS = ["accuracy", "char_f1", "citation_precision", "citation_recall", 
 def render_side_by_side(summaries: dict[str, dict[str, Any]], meta: dict[str, Any]) -> str:
     """One Markdown table with a row per answerer (overall) and per answerer × kind."""
     lines = ["# newsqa evaluation: answerers side by side", "", f"- command: `{meta['command']}`",
-             f"- gold: `{meta['gold']}`; index: `{meta['index']}`; machine: {meta['machine']}", "",
+             f"- gold: `{meta['gold']}`; index: `{meta['index']}`; machine: {meta['machine']}",
+             f"- retrieval: {meta.get('retrieval')}; generation: {meta.get('generation')}", "",
              "| answerer | slice | " + " | ".join(COMPARE_COLS) + " |", "|---" * (len(COMPARE_COLS) + 2) + "|"]
     for name, summ in summaries.items():
         lines.append(f"| {name} | **all** | " + " | ".join(_fmt(summ["overall"][c]) for c in COMPARE_COLS) + " |")

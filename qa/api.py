@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import threading
@@ -23,17 +24,18 @@ from .settings import (
     default_model,
     default_retriever,
 )
+from .answer_type import expected_type
 from .extractive import REFUSAL_EN, REFUSAL_ZH
 from .generate import default_generator
 from .grounding import build_messages, clean_generated, context_sentences, ground, is_refusal
+from .inputs import ANSWERERS, MAX_K, check_request, sanitize  # noqa: F401 - re-exported names
 from .settings import MAX_QUESTION_CHARS
-from .text import clean_question, is_mostly_latin, normalize
+from .text import is_mostly_latin, normalize
 from .types import Answer
 
 log = logging.getLogger(__name__)
 
-ANSWERERS = ("auto", "extractive", "generative")
-MAX_K = 50
+_MARKERS = re.compile(r"\[\d+\]")  # the [n] citation markers code attached
 # prompt and answer budget of generative answers (bench/bench_generate.py --context-chars sweeps it)
 GENERATION = GenerationSettings()
 
@@ -73,7 +75,11 @@ def index_runtime(index_dir: Path) -> str | None:
 
 @dataclass
 class Pipeline:
-    """Everything ``ask()`` needs, loaded once per (index, model) and reused."""
+    """Everything ``ask()`` needs, loaded once per (index, model) and reused.
+
+    One request uses one ``Pipeline`` from start to end, so it never mixes two index
+    generations; ``generation`` names the one it holds.
+    """
 
     index: NewsIndex
     embedder: Any
@@ -86,13 +92,26 @@ class Pipeline:
         stats = LexicalStats(index.articles.values())
         return cls(index, embedder, Retriever(index, embedder, RetrievalSettings(retriever=default_retriever())), ExtractiveAnswerer(embedder, stats, AnswerSettings()))
 
+    @property
+    def generation(self) -> str:
+        return self.index.path.name
+
 
 _pipelines: dict[tuple[str, str], Pipeline] = {}
 _lock = threading.Lock()
+_swap_lock = threading.Lock()  # one hot swap at a time; other requests keep using the loaded generation
+_refused: dict[tuple[str, str], tuple[str, float]] = {}  # generation that failed to load, and when
+RETRY_REFUSED_S = 5.0
 
 
 def get_pipeline(index: str | Path | None = None, model: str | None = None, embedder: Any = None) -> Pipeline:
-    """The cached pipeline for an index folder and model.
+    """The cached pipeline for an index folder and model, following the index's ``CURRENT`` generation.
+
+    When a build has switched ``CURRENT`` since the pipeline was loaded, the new
+    generation is loaded and verified, then swapped in for later requests; requests
+    already running keep the pipeline they started with. While one request loads the
+    new generation, the others are served by the old one (never blocked, never mixed).
+    A new generation that fails to load is logged and the old one stays in service.
 
     Args:
         index: index folder (default ``$NEWSQA_INDEX`` or ``corpus/index``).
@@ -108,13 +127,53 @@ def get_pipeline(index: str | Path | None = None, model: str | None = None, embe
             # query vectors come from the runtime the index's vectors were made with
             emb = embedder if embedder is not None else load_embedder(model, index_runtime(index_dir))
             p = _pipelines[key] = Pipeline.load(index_dir, emb)
+            return p
+    return _follow_current(key, index_dir, p)
+
+
+def _current_name(index_dir: Path) -> str | None:
+    try:
+        return (index_dir / "CURRENT").read_text(encoding="utf-8").strip() or None
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def _follow_current(key: tuple[str, str], index_dir: Path, p: Pipeline) -> Pipeline:
+    name = _current_name(index_dir)
+    if name is None or name == p.generation:
         return p
+    refused = _refused.get(key)
+    if refused and refused[0] == name and time.monotonic() - refused[1] < RETRY_REFUSED_S:
+        return p
+    if not _swap_lock.acquire(blocking=False):
+        return p  # another request is loading it; this one is served by the loaded generation
+    try:
+        with _lock:
+            cur = _pipelines.get(key, p)
+        if cur.generation == name:
+            return cur
+        try:
+            new = Pipeline.load(index_dir, cur.embedder)
+        except NewsQAError as e:
+            _refused[key] = (name, time.monotonic())
+            log.warning("index %s: generation %s not loaded (%s); still serving %s", index_dir, name, e, cur.generation)
+            return cur
+        new.retriever.mode = cur.retriever.mode
+        new.retriever.filters = dict(cur.retriever.filters)
+        with _lock:
+            _pipelines[key] = new
+        _refused.pop(key, None)
+        log.info("index %s: now serving %s (was %s)", index_dir, new.generation, cur.generation)
+        return new
+    finally:
+        _swap_lock.release()
 
 
 def clear_cache() -> None:
     """Forget loaded pipelines (after rebuilding an index in the same process)."""
     with _lock:
         _pipelines.clear()
+        _refused.clear()
 
 
 _FOLLOW_UP = re.compile(r"^(那|那么|还有|另外|后来|然后)|他们|她们|它们|[他她它]|那个|这个|那些|这些|该|此|其|呢[？?]?$|^(what|how) about|\b(he|she|it|they|that|this|those)\b", re.I)
@@ -154,7 +213,9 @@ def rewrite_follow_up(question: str, history: Any, generator: Any = None) -> str
     pairs = _history_pairs(history)
     if not pairs or not _FOLLOW_UP.search(question):
         return None
-    prev_q = clean_question(pairs[-1][0][:MAX_QUESTION_CHARS])
+    prev_q = sanitize(pairs[-1][0][:MAX_QUESTION_CHARS])
+    if not prev_q:
+        return None
     if generator is not None:
         convo = "\n".join(f"问：{q}\n答：{a[:200]}" for q, a in pairs)
         messages = [
@@ -168,15 +229,6 @@ def rewrite_follow_up(question: str, history: Any, generator: Any = None) -> str
         except NewsQAError as e:
             log.warning("follow-up rewrite failed (%s); using the previous question as context", e)
     return f"{prev_q} {question}"
-
-
-def _validate(question: Any, k: Any, answerer: str) -> str:
-    q = clean_question(question)
-    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
-        raise InputError(f"k must be an integer from 1 to {MAX_K}, got {k!r}")
-    if answerer not in ANSWERERS:
-        raise InputError(f"answerer must be one of {', '.join(ANSWERERS)}, got {answerer!r}")
-    return q
 
 
 def _choose_generator(answerer: str, generator: Any) -> Any:
@@ -216,9 +268,10 @@ def ask_stream(
         str pieces, then exactly one ``Answer`` (always last).
     """
     t0 = time.perf_counter()
-    q = _validate(question, k, answerer)
-    if retriever is not None and retriever not in RETRIEVERS:
-        raise InputError(f"retriever must be one of {', '.join(RETRIEVERS)}, got {retriever!r}")
+    # the one input layer (qa.inputs): type, length before normalization, invisible characters, options
+    req = check_request(question, k, answerer, retriever, paper, date_from, date_to, history)
+    q, k, answerer, retriever, history = req["question"], req["k"], req["answerer"], req["retriever"], req["history"]
+    paper, date_from, date_to = req["paper"], req["date_from"], req["date_to"]
     gen = _choose_generator(answerer, generator)
     p = get_pipeline(index, model, embedder)
     t1 = time.perf_counter()
@@ -231,7 +284,14 @@ def ask_stream(
     t2 = time.perf_counter()
     ex_text, ex_cites, refused, diag = p.extractive.answer(rq, qvec, hits)
     timings = {"load": t1 - t0, "retrieve": t2 - t1}
-    common = dict(question=q, hits=tuple(hits), rewritten_query=rewritten)
+    common = dict(question=q, hits=tuple(hits), rewritten_query=rewritten, index_generation=p.generation)
+    # A question asking for an age, a year, a date, money or a count of some unit is
+    # answered only by text that states one (qa/answer_type.py).
+    wanted = expected_type(rq)
+    refusal_text = REFUSAL_EN if is_mostly_latin(q) else REFUSAL_ZH
+    ex_typed = wanted is None or wanted.satisfied_by(ex_text)
+    if gen is None and not refused and not ex_typed:
+        ex_text, ex_cites, refused = refusal_text, (), True
     if gen is None or refused:
         # Refusal is decided on measured scores before any generation (thresholds in settings).
         timings.update(answer=time.perf_counter() - t2, total=time.perf_counter() - t0)
@@ -251,11 +311,16 @@ def ask_stream(
     raw = clean_generated("".join(pieces))
     timings.update(ttft=ttft or 0.0, generate=time.perf_counter() - t2)
     g = ground(raw, hits, embedder=p.embedder, question=rq) if raw and not is_refusal(raw) else None
+    if g is not None and wanted is not None and not wanted.satisfied_by(_MARKERS.sub("", g.text)):
+        g = dataclasses.replace(g, text="", citations=(), supported=0)  # e.g. asked for an age, got no age
     timings["total"] = time.perf_counter() - t0
     if g is None or not g.citations:
-        if raw and is_refusal(raw):  # the model found nothing: trust the refusal, list the closest articles
-            text = REFUSAL_EN if is_mostly_latin(q) else REFUSAL_ZH
-            yield Answer(text=text, refused=True, answerer="generative", timings=timings, generator=gen.name, **common)
+        if (raw and is_refusal(raw)) or not ex_typed:
+            # the model found nothing (trust the refusal), or neither it nor the quoted
+            # sentence states what was asked: refuse and list the closest articles
+            yield Answer(text=refusal_text, refused=True, answerer="generative", timings=timings, generator=gen.name,
+                         supported_sentences=g.supported if g else None, generated_sentences=g.total if g else None,
+                         **common)
         else:  # nothing the model wrote is supported: fall back to the quoted sentence
             yield Answer(text=ex_text, refused=False, citations=ex_cites, answerer="extractive", timings=timings,
                          generator=gen.name, supported_sentences=0, generated_sentences=g.total if g else 0, **common)

@@ -317,13 +317,11 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
-    from .index import current_generation, verify_generation
-    from .types import Article
+    from .index import verify_index
 
     idx = args.index or default_index_dir()
-    gen = current_generation(idx)
-    manifest = verify_generation(gen)
-    arts = [Article.from_dict(json.loads(l)) for l in (gen / "articles.jsonl").read_text(encoding="utf-8").splitlines()]
+    loaded = verify_index(idx)
+    gen, manifest, arts = loaded.path, loaded.manifest, list(loaded.articles.values())
     papers = sorted({a.paper for a in arts if a.paper})
     dates = sorted({a.date for a in arts if a.date})
     print(f"index: {gen}")

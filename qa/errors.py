@@ -29,3 +29,7 @@ class IndexMismatchError(NewsQAError):
 
 class IndexCorruptError(IndexMismatchError):
     """An index file is missing, truncated or its hash disagrees with the manifest."""
+
+
+class IndexWriteError(NewsQAError):
+    """A new index generation could not be written (disk full, file too large...); the current one is unchanged."""

@@ -19,10 +19,13 @@ the rebuild command.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import logging
 import os
 import shutil
+import signal
 import tempfile
 import time
 from dataclasses import asdict, dataclass
@@ -35,7 +38,7 @@ from embeddings.models import sha256_file
 
 from .chunking import ChunkParams, chunk_articles
 from .corpus import corpus_hash
-from .errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError
+from .errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError, IndexWriteError
 from .lexical import DEFAULT_TOKENIZER, LEXICAL_FILES, TOKENIZERS, LexicalIndex
 from .text import normalize
 from .types import Article, Chunk
@@ -45,6 +48,35 @@ log = logging.getLogger(__name__)
 FORMAT_VERSION = 2
 FILES = ("vectors.faiss", "chunks.jsonl", "articles.jsonl", *LEXICAL_FILES)
 Progress = Callable[[int, int], None]
+LOCK_FILE = ".build.lock"
+# Step boundaries of a build, in order. ``NEWSQA_CRASH_AT=<step>`` kills the building
+# process with SIGKILL at that boundary (tests/test_crash.py proves each one is safe).
+CRASH_POINTS = (
+    "locked", "tmp-created", "vectors-written", "chunks-written", "articles-written", "lexical-written",
+    "files-fsynced", "manifest-written", "tmp-dir-fsynced", "renamed", "verified", "current-tmp-written",
+    "current-switched", "pruned",
+)
+
+
+def _crash_point(step: str) -> None:
+    """Test hook: die here, as abruptly as a power cut allows a process to, when asked to."""
+    if os.environ.get("NEWSQA_CRASH_AT") == step:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+@contextlib.contextmanager
+def build_lock(out_dir: Path):
+    """Serialize builders of one index folder (an flock, released by the kernel if the builder dies)."""
+    fd = os.open(out_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log.info("another build of %s is running; waiting for it", out_dir)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
 
 
 def passage_text(article: Article, chunk_text: str) -> str:
@@ -124,7 +156,6 @@ def build_index(
         raise ValueError(f"chunk_size {params.chunk_size} leaves no room for the title within the model's {embedder.max_tokens} tokens")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    _clean_orphans(out_dir)
     t0 = time.perf_counter()
     by_id = {a.id: a for a in articles}
     chunks = chunk_articles(articles, params, embedder.count_tokens)
@@ -140,35 +171,70 @@ def build_index(
     t_embed = time.perf_counter() - t0
     lexical = LexicalIndex.build([lexical_text(by_id[c.article_id], c.text) for c in chunks], tokenizer)
 
-    # generation numbers increase, so names sort in build order
-    numbers = [int(p.name[4:]) for p in out_dir.glob("gen-*") if p.name[4:].isdigit()]
-    stamp = f"{max(numbers, default=0) + 1:06d}"
-    tmp = Path(tempfile.mkdtemp(prefix=f".gen-{stamp}.", dir=out_dir))
     from .ann import make_vector_index
 
     index, vector_index = make_vector_index(embedder.dim, len(chunks))
     index.add_with_ids(vecs, np.array([c.id for c in chunks], dtype=np.int64))
-    faiss.write_index(index, str(tmp / "vectors.faiss"))
+    info = {
+        "t0": t0, "t_embed": t_embed, "params": params, "tokenizer": tokenizer,
+        "lexical": lexical, "index": index, "chunks": chunks, "articles": articles, "identity": dict(embedder.identity),
+        "dim": embedder.dim, "vector_index": vector_index, "reuse_stats": reuse_stats,
+    }
+    with build_lock(out_dir):
+        _crash_point("locked")
+        _clean_orphans(out_dir)  # under the lock: never another builder's temp folder
+        previous = _current_name(out_dir)
+        try:
+            gen = _write_generation(out_dir, info)
+        except (OSError, RuntimeError) as e:  # disk full, file too large, read-only folder...
+            for p in out_dir.glob(".gen-*"):
+                shutil.rmtree(p, ignore_errors=True)
+            raise IndexWriteError(
+                f"could not write a new index generation in {out_dir} ({e}); "
+                f"the current index ({previous or 'none'}) is unchanged"
+            ) from None
+        _prune(out_dir, keep={gen.name, *([previous] if previous else [])})
+        _crash_point("pruned")
+    log.info("index written to %s (%d articles, %d chunks)", gen, len(articles), len(chunks))
+    return gen
+
+
+def _write_generation(out_dir: Path, info: dict[str, Any]) -> Path:
+    """Write, fsync and verify a new generation folder, then switch ``CURRENT`` to it (caller holds the lock)."""
+    import faiss
+
+    chunks, articles, lexical, params = info["chunks"], info["articles"], info["lexical"], info["params"]
+    # generation numbers increase, so names sort in build order
+    numbers = [int(p.name[4:]) for p in out_dir.glob("gen-*") if p.name[4:].isdigit()]
+    stamp = f"{max(numbers, default=0) + 1:06d}"
+    tmp = Path(tempfile.mkdtemp(prefix=f".gen-{stamp}.", dir=out_dir))
+    _crash_point("tmp-created")
+    faiss.write_index(info["index"], str(tmp / "vectors.faiss"))
+    _crash_point("vectors-written")
     _write_jsonl(tmp / "chunks.jsonl", [c.to_dict() for c in chunks])
+    _crash_point("chunks-written")
     _write_jsonl(tmp / "articles.jsonl", [a.to_dict() for a in articles])
+    _crash_point("articles-written")
     lexical.save(tmp)
+    _crash_point("lexical-written")
     for name in ("vectors.faiss", *LEXICAL_FILES):
         with open(tmp / name, "rb+") as f:
             os.fsync(f.fileno())
+    _crash_point("files-fsynced")
     manifest = {
         "format_version": FORMAT_VERSION,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "model": dict(embedder.identity),
-        "dim": embedder.dim,
+        "model": info["identity"],
+        "dim": info["dim"],
         "metric": "inner_product_on_unit_vectors",
-        "vector_index": vector_index,
+        "vector_index": info["vector_index"],
         "chunking": {**asdict(params), "unit": "model tokens", "splitter": "langchain RecursiveCharacterTextSplitter"},
         "corpus": {
             "sha256": corpus_hash(articles),
             "sources": sorted({a.source for a in articles}),
         },
         "lexical": {
-            "tokenizer": tokenizer,
+            "tokenizer": info["tokenizer"],
             "normalization": "zero-width/bidi removed, NFKC, OpenCC t2s, lower case",
             "pinyin_tokens": "toneless pinyin syllable bigrams of Chinese runs (pypinyin), matched by romanised names in questions",
             "fields": "article title + chunk text",
@@ -177,22 +243,35 @@ def build_index(
         "counts": {"articles": len(articles), "chunks": len(chunks)},
         "files": {name: sha256_file(tmp / name) for name in FILES},
         "versions": _versions(),
-        "build_seconds": round(time.perf_counter() - t0, 2),
-        "embed_seconds": round(t_embed, 2),
-        "vectors_reused": reuse_stats.reused if reuse_stats else 0,
+        "build_seconds": round(time.perf_counter() - info["t0"], 2),
+        "embed_seconds": round(info["t_embed"], 2),
+        "vectors_reused": info["reuse_stats"].reused if info["reuse_stats"] else 0,
     }
+    manifest["manifest_sha256"] = manifest_digest(manifest)
     mpath = tmp / "manifest.json"
-    mpath.write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
-    with open(mpath, "rb+") as f:
+    with open(mpath, "w", encoding="utf-8") as f:
+        f.write(json.dumps(manifest, ensure_ascii=False, indent=2))
+        f.flush()
         os.fsync(f.fileno())
+    _crash_point("manifest-written")
     _fsync_dir(tmp)
+    _crash_point("tmp-dir-fsynced")
     gen = out_dir / f"gen-{stamp}"
     os.replace(tmp, gen)
-    verify_generation(gen)
+    _fsync_dir(out_dir)
+    _crash_point("renamed")
+    verify_index(gen, identity=info["identity"])  # the same check every loader makes
+    _crash_point("verified")
     _set_current(out_dir, gen.name)
-    _prune(out_dir, keep={gen.name})
-    log.info("index written to %s (%d articles, %d chunks)", gen, len(articles), len(chunks))
     return gen
+
+
+def _current_name(out_dir: Path) -> str | None:
+    try:
+        name = (out_dir / "CURRENT").read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return name if name.startswith("gen-") and "/" not in name else None
 
 
 def _set_current(out_dir: Path, name: str) -> None:
@@ -201,7 +280,9 @@ def _set_current(out_dir: Path, name: str) -> None:
         f.write(name + "\n")
         f.flush()
         os.fsync(f.fileno())
+    _crash_point("current-tmp-written")
     os.replace(tmp, out_dir / "CURRENT")
+    _crash_point("current-switched")
     _fsync_dir(out_dir)
 
 
@@ -214,11 +295,13 @@ def _clean_orphans(out_dir: Path) -> None:
 
 
 def _prune(out_dir: Path, keep: set[str]) -> None:
-    """Keep the new generation and the one before it; remove older ones."""
-    gens = sorted(p for p in out_dir.glob("gen-*") if p.is_dir())
-    survivors = set(keep) | {p.name for p in gens[-2:]}
-    for p in gens:
-        if p.name not in survivors:
+    """Keep the new generation and the last good one (the previous ``CURRENT``); remove the rest.
+
+    A generation folder that was never made current (its build was killed after the
+    rename) is removed here, by the next successful build.
+    """
+    for p in out_dir.glob("gen-*"):
+        if p.is_dir() and p.name not in keep:
             shutil.rmtree(p, ignore_errors=True)
 
 
@@ -258,6 +341,14 @@ def read_manifest(gen: Path) -> dict[str, Any]:
     return m
 
 
+def manifest_digest(manifest: dict[str, Any]) -> str:
+    """sha256 of the manifest's canonical JSON without its own ``manifest_sha256`` field."""
+    import hashlib
+
+    body = {k: v for k, v in manifest.items() if k != "manifest_sha256"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()
+
+
 def verify_generation(gen: Path) -> dict[str, Any]:
     """Check a generation's files against its manifest (existence and sha256).
 
@@ -272,6 +363,10 @@ def verify_generation(gen: Path) -> dict[str, Any]:
         raise IndexMismatchError(
             f"{gen}: index format {manifest.get('format_version')} but this newsqa reads format {FORMAT_VERSION}; rebuild with: newsqa index"
         )
+    if "manifest_sha256" not in manifest:
+        raise IndexCorruptError(f"{gen}: manifest.json has no checksum (damaged, or built by an older newsqa); rebuild with: newsqa index")
+    if manifest["manifest_sha256"] != manifest_digest(manifest):
+        raise IndexCorruptError(f"{gen}: manifest.json does not match its own checksum (damaged or edited)")
     for name in FILES:
         p = gen / name
         if not p.is_file():
@@ -364,11 +459,25 @@ def check_model(manifest: dict[str, Any], identity: dict[str, Any], where: Path)
 
 
 def load_index(index_dir: Path, identity: dict[str, Any] | None = None) -> NewsIndex:
-    """Load and verify the current generation of an index.
+    """Load the current generation of an index; the same checks as ``verify_index``.
+
+    Raises:
+        IndexNotFoundError, IndexCorruptError, IndexMismatchError.
+    """
+    return verify_index(index_dir, identity)
+
+
+def verify_index(index_dir: Path, identity: dict[str, Any] | None = None) -> NewsIndex:
+    """The one index check, used by the builder before switching, by every loader and by the tests.
+
+    Resolves ``CURRENT`` (or takes a generation folder), checks every file against the
+    manifest's sha256 and the manifest's format, refuses another model or dimension when
+    ``identity`` is given, then reads the files and checks they agree with each other
+    (counts, dimensions, row alignment, article references).
 
     Args:
         index_dir: the index folder (or a generation folder).
-        identity: the query model's identity; when given, a mismatch is refused.
+        identity: the query model's identity; when given, a mismatch is refused naming both.
 
     Returns:
         The loaded index.

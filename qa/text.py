@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from .errors import InputError
 from .settings import MAX_QUESTION_CHARS
 
 _SENTENCE = re.compile(r"[^。！？；!?;\n]+(?:[。！？；!?;]+[”’」』）)]*)?")
@@ -22,36 +21,14 @@ _INVISIBLE_RE = re.compile(
 
 
 def clean_question(question: object, max_chars: int = MAX_QUESTION_CHARS) -> str:
-    """Validate and clean a user's question.
-
-    The length cap is checked before any normalization, so a huge input costs nothing.
-
-    Args:
-        question: what the user sent.
-        max_chars: the length limit.
-
-    Returns:
-        The question with invisible/control characters removed and NFKC applied.
+    """Validate and clean a user's question (the input layer lives in ``qa.inputs``).
 
     Raises:
-        InputError: not a string, empty, or too long, with the reason.
+        InputError: not text, too long (checked before any normalization), or empty.
     """
-    if not isinstance(question, str):
-        raise InputError(f"the question must be text, not {type(question).__name__}")
-    if len(question) > max_chars:
-        raise InputError(f"the question is {len(question)} characters long; the limit is {max_chars}")
-    # lone surrogates cannot be encoded; replace them rather than fail later
-    q = question.encode("utf-8", "replace").decode("utf-8") if _has_surrogate(question) else question
-    q = _visible(q)
-    q = unicodedata.normalize("NFKC", q)
-    q = _SPACE.sub(" ", q).strip()
-    if not q:
-        raise InputError("the question is empty")
-    return q
+    from .inputs import clean_question as _clean
 
-
-def _has_surrogate(s: str) -> bool:
-    return any("\ud800" <= ch <= "\udfff" for ch in s)
+    return _clean(question, max_chars)
 
 
 # Chinese question and function words: they say what kind of answer is wanted, not

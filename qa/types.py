@@ -179,6 +179,7 @@ class Answer:
     supported_sentences: int | None = None  # generative: sentences kept because a passage supports them
     generated_sentences: int | None = None  # generative: sentences the model wrote
     generator: str | None = None
+    index_generation: str | None = None  # the index generation (gen-NNNNNN) that answered, whole
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict with the keys documented in the README."""
@@ -194,4 +195,5 @@ class Answer:
             "supported_sentences": self.supported_sentences,
             "generated_sentences": self.generated_sentences,
             "generator": self.generator,
+            "index_generation": self.index_generation,
         }

@@ -1,0 +1,69 @@
+"""Expected answer types: a question that asks for an age, a year, a date, a sum of money or a count of
+some unit is answered only by text that states one.
+
+Unanswerable questions about a topic the paper does cover ("how old is X", "which
+year was it built", "how many households") retrieve the right article, and both the
+extractive answerer and the LLM then offer its nearest sentence. Checking the answer's
+type, a classic step of question-answering pipelines, catches them without any
+threshold: an answer to 多大年纪 must hold an age (…岁), to 哪一年 a year, to 多少户 a
+number of 户.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_NUM = r"(?:\d+(?:\.\d+)?|[一二两三四五六七八九十百千万]+)"
+
+
+@dataclass(frozen=True)
+class AnswerType:
+    """What a question asks for, and the pattern an answer must contain."""
+
+    name: str
+    pattern: re.Pattern[str]
+
+    def satisfied_by(self, text: str) -> bool:
+        return bool(self.pattern.search(text))
+
+
+# (question pattern, type name, answer pattern); the first match wins
+_RULES: list[tuple[re.Pattern[str], str, str]] = [
+    (re.compile(r"多大年纪|多大岁数|几岁|多少岁|年龄"), "age", rf"{_NUM}\s*(?:周岁|岁)"),
+    (re.compile(r"哪一年|哪年|何年|which year|what year", re.I), "year", r"\d{4}\s*年|(?:19|20)\d{2}"),
+    (re.compile(r"哪一天|哪天|几月几日|几月几号|何日|什么日子|what date|which day", re.I), "date",
+     rf"{_NUM}\s*月\s*{_NUM}\s*[日号]|{_NUM}\s*[日号]|\d{{4}}-\d{{1,2}}-\d{{1,2}}|(?:January|February|March|April|May|June|July|August|September|October|November|December)\s+\d"),
+    (re.compile(r"多少(?:钱|现金|元|万元|亿元)|how much money", re.I), "money", rf"{_NUM}\s*(?:多|余)?\s*(?:万|亿)?\s*元|\d[\d.,]*\s*(?:yuan|RMB)"),
+    # 哪家施工单位 / 哪家企业: the answer names an organisation
+    (re.compile(r"哪(?:一)?家|(?:什么|哪个)(?:公司|企业|单位|机构)"), "organisation",
+     r"公司|集团|企业|单位|厂|机构|银行|医院|学校|中心|合作社|协会|研究院|研究所|事务所|商店|超市|店|馆|社"),
+]
+# 多少户 / 几户 / 多少名 …: the answer names a number of that unit
+_COUNT_UNITS = "户名位人个家座亩吨辆台所项条次"
+# 哪几个村 asks for names, not a count
+_COUNT_Q = re.compile(rf"(?:多少|(?<!哪)几)([{_COUNT_UNITS}])")
+# units that answer for each other: 名 and 位 count people alike, and 多少人 may be answered
+# in either; but 1600余人 (a head count) does not answer 多少名党员
+_SAME_UNIT = {"名": "名位", "位": "名位", "人": "名位人", "个": _COUNT_UNITS}
+
+
+def expected_type(question: str) -> AnswerType | None:
+    """The answer type a question asks for, or None when it asks for nothing checkable.
+
+    Args:
+        question: the question in its retrieval form (simplified Chinese, half-width).
+
+    Returns:
+        An ``AnswerType``, or None.
+    """
+    for q, name, ans in _RULES:
+        if q.search(question):
+            return AnswerType(name, re.compile(ans, re.I))
+    m = _COUNT_Q.search(question)
+    if m:
+        unit = m.group(1)
+        # 个 is the general measure word: 多少个小区 may be answered "68个" but also "68家"
+        units = _SAME_UNIT.get(unit, unit)
+        return AnswerType(f"count:{unit}", re.compile(rf"{_NUM}\s*(?:多|余)?\s*(?:万|千|百)?\s*(?:多|余)?\s*[{units}]"))
+    return None

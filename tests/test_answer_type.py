@@ -1,0 +1,69 @@
+"""Expected answer types (qa.answer_type) and how ask() uses them to refuse near-miss questions."""
+
+from __future__ import annotations
+
+import pytest
+
+from qa import ask
+from qa.answer_type import expected_type
+
+
+@pytest.mark.parametrize(
+    "question, name, good, bad",
+    [
+        ("郑财生今年多大年纪？", "age", "郑财生今年56岁。", "郑财生是刘坂村小卖铺店主。"),
+        ("安仁水库是哪一年建成的？", "year", "安仁水库建于1958年。", "安仁水库总库容109万方。"),
+        ("开园试营业在哪一天？", "date", "于6月28日开园。", "项目预计年接待游客40万人次。"),
+        ("钱包里有多少现金？", "money", "里面有现金2000余元。", "里面有现金和身份证。"),
+        ("刘坂村共有村民多少户？", "count:户", "共有村民470余户。", "共有村民1600余人。"),
+        ("今年有多少位村支部带头人获评？", "count:位", "共有11名。", "共有11个。"),
+        ("新新街道下辖多少个小区？", "count:个", "下辖68个小区。", "下辖许多小区。"),
+        ("刘坂村共有多少名党员？", "count:名", "共有党员52名。", "共有村民1600余人。"),
+        ("下槽桥由哪家施工单位承建？", "organisation", "由衢州市交通建设集团承建。", "由一台大型挖掘机和十多名工人施工。"),
+        ("柯城是跟哪家企业联手的？", "organisation", "与浙江虎哥环境有限公司联手。", "与当地村民联手。"),
+    ],
+)
+def test_expected_type(question, name, good, bad):
+    t = expected_type(question)
+    assert t is not None and t.name == name
+    assert t.satisfied_by(good)
+    assert not t.satisfied_by(bad)
+
+
+@pytest.mark.parametrize("question", ["全旺镇在哪几个村打造了老年幸福食堂？", "太真乡为什么要改建下槽桥？", "九华乡飞鸿神网谷项目总投资多少？"])
+def test_questions_without_a_checkable_type(question):
+    assert expected_type(question) is None
+
+
+def test_extractive_refuses_when_no_sentence_states_what_was_asked(small_index, hashing_embedder):
+    kw = dict(index=small_index, embedder=hashing_embedder, answerer="extractive")
+    a = ask("刘坂村小卖铺店主郑财生今年多大年纪？", **kw)
+    assert a.refused and not a.citations
+    b = ask("刘坂村共有村民多少户？", **kw)
+    assert not b.refused and "470余户" in b.text
+
+
+class Says:
+    name = "scripted"
+
+    def __init__(self, reply: str) -> None:
+        self.reply = reply
+
+    def stream(self, messages, *, max_tokens=160, temperature=0.0):
+        yield self.reply
+
+
+def test_generated_answer_without_the_asked_type_is_refused(small_index, hashing_embedder):
+    kw = dict(index=small_index, embedder=hashing_embedder)
+    # the article is about 郑财生 but never gives his age; the model offers a real sentence instead
+    a = ask("刘坂村村民郑财生今年多大年纪？", generator=Says("郑财生先后6次使用线上功能售卖废品。"), **kw)
+    assert a.refused and not a.citations
+    ok = ask("刘坂村共有村民多少户？", generator=Says("刘坂村共有村民470余户。"), **kw)
+    assert not ok.refused and ok.answerer == "generative" and "470余户" in ok.text
+
+
+def test_generated_answer_of_the_wrong_type_falls_back_to_the_typed_quote(small_index, hashing_embedder):
+    # asked for households, the model answers with people: a supported sentence, but not an answer
+    a = ask("刘坂村共有村民多少户？", generator=Says("刘坂村共有村民1600余人。"), index=small_index, embedder=hashing_embedder)
+    assert a.answerer == "extractive" and not a.refused
+    assert "470余户" in a.text and a.supported_sentences == 0
