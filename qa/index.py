@@ -146,7 +146,6 @@ def build_index(
     Returns:
         The new generation folder.
     """
-    import faiss
 
     if not articles:
         raise IndexMismatchError("refusing to build an index from an empty corpus")
@@ -178,7 +177,7 @@ def build_index(
     info = {
         "t0": t0, "t_embed": t_embed, "params": params, "tokenizer": tokenizer,
         "lexical": lexical, "index": index, "chunks": chunks, "articles": articles, "identity": dict(embedder.identity),
-        "dim": embedder.dim, "vector_index": vector_index, "reuse_stats": reuse_stats,
+        "dim": embedder.dim, "vector_index": vector_index, "vectors_reused": reuse_stats.reused if reuse_stats else 0,
     }
     with build_lock(out_dir):
         _crash_point("locked")
@@ -245,7 +244,7 @@ def _write_generation(out_dir: Path, info: dict[str, Any]) -> Path:
         "versions": _versions(),
         "build_seconds": round(time.perf_counter() - info["t0"], 2),
         "embed_seconds": round(info["t_embed"], 2),
-        "vectors_reused": info["reuse_stats"].reused if info["reuse_stats"] else 0,
+        "vectors_reused": info["vectors_reused"],
     }
     manifest["manifest_sha256"] = manifest_digest(manifest)
     mpath = tmp / "manifest.json"
