@@ -9,7 +9,8 @@ from typing import Any
 
 RUNTIME_TORCH_FP32 = "torch-fp32"
 RUNTIME_ONNX_INT8 = "onnx-int8"
-RUNTIMES = (RUNTIME_ONNX_INT8, RUNTIME_TORCH_FP32)
+RUNTIME_TORCH_BF16 = "torch-bf16"
+RUNTIMES = (RUNTIME_ONNX_INT8, RUNTIME_TORCH_FP32, RUNTIME_TORCH_BF16)
 
 
 def runtime_of(identity: dict[str, Any]) -> str:
@@ -50,4 +51,8 @@ def make_embedder(path: Path | str, name: str | None, runtime: str | None = None
         from .encoder import SentenceTransformerEmbedder
 
         return SentenceTransformerEmbedder(path, name=name)
+    if runtime == RUNTIME_TORCH_BF16:
+        from .encoder import Bf16SentenceTransformerEmbedder
+
+        return Bf16SentenceTransformerEmbedder(path, name=name)
     raise ValueError(f"embedding runtime must be one of {', '.join(RUNTIMES)}, got {runtime!r}")

@@ -81,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="update the existing index: remove these articles (ids as in `newsqa ask --json`)")
     p.add_argument("--engine", choices=["local", "ray"], default="local",
                    help="where passages are embedded: this process (default) or a Ray cluster (RAY_ADDRESS, else a local one)")
-    p.add_argument("--runtime", choices=["onnx-int8", "torch-fp32"], default=None,
+    p.add_argument("--runtime", choices=["onnx-int8", "torch-fp32", "torch-bf16"], default=None,
                    help="embedding runtime (default: $NEWSQA_EMBED_RUNTIME, else onnx-int8 when onnxruntime is installed)")
 
     p = sub.add_parser("ask", help="answer one question with cited sources")

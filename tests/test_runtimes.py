@@ -74,3 +74,21 @@ def test_onnx_int8_matches_torch_fp32_on_the_seed_corpus(seed_articles):
     qa_, qb = fp32.embed_queries(qs), int8.embed_queries(qs)
     for i in range(len(qs)):
         assert np.argmax(a @ qa_[i]) == np.argmax(b @ qb[i])
+
+
+@pytest.mark.slow
+def test_torch_bf16_matches_torch_fp32(seed_articles):
+    from embeddings.models import resolve_embedder_path
+    from embeddings.runtimes import make_embedder
+    from qa.chunking import ChunkParams, chunk_articles
+    from qa.index import passage_text
+
+    path, name = resolve_embedder_path(None)
+    fp32, bf16 = make_embedder(path, name, "torch-fp32"), make_embedder(path, name, "torch-bf16")
+    assert bf16.identity["runtime"] == "torch-bf16" and bf16.identity["weights_sha256"] == fp32.identity["weights_sha256"]
+    by_id = {a.id: a for a in seed_articles}
+    chunks = chunk_articles(seed_articles, ChunkParams(), fp32.count_tokens)[:32]
+    texts = [passage_text(by_id[c.article_id], c.text) for c in chunks]
+    a, b = fp32.embed_passages(texts), bf16.embed_passages(texts)
+    assert np.allclose(np.linalg.norm(b, axis=1), 1, atol=1e-4)
+    assert (a * b).sum(1).min() > 0.99
