@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import http.server
 import json
-import socket
 import threading
 import time
 import urllib.error
@@ -31,12 +30,7 @@ PARAMS = ChunkParams(120, 20)
 Q = "刘坂村共有村民多少户？"
 
 
-def _free_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+from net import free_port as _free_port  # noqa: E402
 
 
 class CountingEmbedder(HashingEmbedder):

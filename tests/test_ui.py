@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import socket
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -15,12 +14,7 @@ gr = pytest.importorskip("gradio", reason="gradio is installed by scripts/setup.
 from ui.app import UnsafeConfigError, check_environment, render_sources, serve  # noqa: E402
 
 
-def _free_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+from net import free_port as _free_port  # noqa: E402
 
 
 @pytest.fixture(scope="module")
