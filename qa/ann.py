@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from .settings import env_int
+
 # exact search costs about 10 ms per query at 100k vectors of dim 384 on one core here
 # (87 ms at 1M); HNSW32 stays under 1 ms. Below this size exact search is cheap enough.
 DEFAULT_FLAT_MAX = 100_000
@@ -16,10 +18,7 @@ KINDS = ("flat", "hnsw")
 
 def flat_max() -> int:
     """``$NEWSQA_FLAT_MAX`` or 100000: the largest index built as exact flat search."""
-    try:
-        return int(os.environ.get("NEWSQA_FLAT_MAX") or DEFAULT_FLAT_MAX)
-    except ValueError:
-        return DEFAULT_FLAT_MAX
+    return env_int("NEWSQA_FLAT_MAX", DEFAULT_FLAT_MAX)
 
 
 def choose_kind(n: int, kind: str | None = None) -> str:

@@ -35,7 +35,6 @@ from .types import Answer
 
 log = logging.getLogger(__name__)
 
-_MARKERS = re.compile(r"\[\d+\]")  # the [n] citation markers code attached
 # prompt and answer budget of generative answers (bench/bench_generate.py --context-chars sweeps it)
 GENERATION = GenerationSettings()
 
@@ -311,7 +310,7 @@ def ask_stream(
     raw = clean_generated("".join(pieces))
     timings.update(ttft=ttft or 0.0, generate=time.perf_counter() - t2)
     g = ground(raw, hits, embedder=p.embedder, question=rq) if raw and not is_refusal(raw) else None
-    if g is not None and wanted is not None and not wanted.satisfied_by(_MARKERS.sub("", g.text)):
+    if g is not None and wanted is not None and not wanted.satisfied_by(g.plain):
         g = dataclasses.replace(g, text="", citations=(), supported=0)  # e.g. asked for an age, got no age
     timings["total"] = time.perf_counter() - t0
     if g is None or not g.citations:

@@ -110,6 +110,11 @@ class GroundedAnswer:
     supported: int
     total: int
 
+    @property
+    def plain(self) -> str:
+        """The text without its citation markers."""
+        return _MARKER.sub("", self.text)
+
 
 def ground(
     generated: str,
@@ -140,6 +145,7 @@ def ground(
         return GroundedAnswer("", (), 0, 0)
     ptexts = [h.chunk.text[s:e] for h, s, e in passage]
     pgrams = [_bigrams(t) for t in ptexts]
+    pnorm = [norm(t) for t in ptexts]
     all_text = norm("".join(h.article.title + h.chunk.text for h in hits))
     answer_sents = [generated[s:e] for s, e in sentences(generated)]
     pvecs = None
@@ -179,7 +185,7 @@ def ground(
             # cite the sentence that states the facts: among the sentences that support the
             # wording, prefer the one holding most of the numbers and quotes
             cand = [i for i, sc in enumerate(scores) if sc >= min_support]
-            best = max(cand, key=lambda i: (sum(f in norm(ptexts[i]) for f in facts), scores[i]))
+            best = max(cand, key=lambda i: (sum(f in pnorm[i] for f in facts), scores[i]))
         supported += 1
         h, s, e = passage[best]
         key = (h.article.id, h.chunk.start + s)

@@ -75,7 +75,7 @@ class AnswerSettings:
 
 
 
-def _env_int(name: str, default: int) -> int:
+def env_int(name: str, default: int) -> int:
     """A positive integer from the environment, else ``default`` (a bad value is logged, not fatal)."""
     raw = (os.environ.get(name) or "").strip()
     if not raw:
@@ -105,9 +105,9 @@ class GenerationSettings:
     ``NEWSQA_MAX_TOKENS``.
     """
 
-    context_sentences: int = field(default_factory=lambda: _env_int("NEWSQA_CONTEXT_SENTENCES", 4))
-    context_chars: int = field(default_factory=lambda: _env_int("NEWSQA_CONTEXT_CHARS", 300))
-    max_tokens: int = field(default_factory=lambda: _env_int("NEWSQA_MAX_TOKENS", 96))
+    context_sentences: int = field(default_factory=lambda: env_int("NEWSQA_CONTEXT_SENTENCES", 4))
+    context_chars: int = field(default_factory=lambda: env_int("NEWSQA_CONTEXT_CHARS", 300))
+    max_tokens: int = field(default_factory=lambda: env_int("NEWSQA_MAX_TOKENS", 96))
 
 
 @dataclass(frozen=True)
