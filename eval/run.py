@@ -74,7 +74,8 @@ def score_item(item: dict[str, Any], answer: dict[str, Any] | None, error: str |
     rank = M.first_hit_rank(passages, item["evidence"]) if item["answerable"] else None
     cites = answer["citations"]
     good = [
-        M.citation_supports(c["quote"], c["source"], item["evidence"], item.get("source", ""))
+        any(M.citation_supports(c["quote"], c["source"], ev, item.get("source", ""))
+            for ev in [item["evidence"], *item.get("also_evidence", [])])
         for c in cites
     ] if item["answerable"] else []
     row.update(

@@ -25,7 +25,7 @@ from .settings import (
     default_retriever,
 )
 from .answer_type import expected_type
-from .extractive import REFUSAL_EN, REFUSAL_ZH
+from .extractive import REFUSAL_EN, REFUSAL_ZH, prechecks_out
 from .generate import default_generator
 from .grounding import build_messages, clean_generated, context_sentences, ground, is_refusal
 from .inputs import ANSWERERS, MAX_K, check_request, sanitize  # noqa: F401 - re-exported names
@@ -291,6 +291,13 @@ def ask_stream(
     ex_typed = wanted is None or wanted.satisfied_by(ex_text)
     if gen is None and not refused and not ex_typed:
         ex_text, ex_cites, refused = refusal_text, (), True
+    if gen is not None and refused:
+        # before generation refuse only when nothing relevant came back (looser bounds:
+        # the model's refusal, grounding and answer types check again); nothing to quote then
+        pre = dataclasses.replace(p.extractive.settings, min_lexical=GENERATION.precheck_min_lexical,
+                                  min_score_latin=GENERATION.precheck_min_score_latin)
+        if not prechecks_out(diag, is_mostly_latin(rq), pre):
+            refused, ex_typed = False, False
     if gen is None or refused:
         # Refusal is decided on measured scores before any generation (thresholds in settings).
         timings.update(answer=time.perf_counter() - t2, total=time.perf_counter() - t0)
@@ -299,7 +306,9 @@ def ask_stream(
         return
     cands = p.extractive.candidates(rq, qvec, hits)
     gs = GENERATION
-    messages = build_messages(rewritten or q, context_sentences(cands, gs.context_sentences, gs.context_chars))
+    messages = build_messages(
+        rewritten or q, context_sentences(cands, gs.context_sentences, gs.context_chars, rq), gs.title_chars
+    )
     pieces: list[str] = []
     ttft = None
     for piece in gen.stream(messages, max_tokens=gs.max_tokens):

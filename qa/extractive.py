@@ -207,7 +207,7 @@ class ExtractiveAnswerer:
         qnums = _QNUM.findall(norm(question))
         seen = norm("".join(h.article.title + h.chunk.text for h in hits))
         diag["missing_numbers"] = float(sum(1 for x in qnums if x not in seen))
-        if diag["missing_numbers"] or self._refuse(best, hits[0].score, latin):
+        if prechecks_out(diag, latin, self.settings):
             return (REFUSAL_EN if latin else REFUSAL_ZH), (), True, diag
         chosen = [best]
         for c in cands[1:3]:
@@ -226,11 +226,15 @@ class ExtractiveAnswerer:
             parts.append(f"{c.text}[{n}]")
         return "".join(parts), tuple(citations), False, diag
 
-    def _refuse(self, best: Candidate, top_score: float, latin: bool) -> bool:
-        s = self.settings
-        if latin:  # lexical overlap says nothing for a question in another language
-            return top_score < s.min_score_latin
-        return best.lexical < s.min_lexical or (top_score < s.min_score and best.lexical < s.min_support)
+
+def prechecks_out(diag: dict[str, float], latin: bool, s: AnswerSettings) -> bool:
+    """Whether the diagnostics of ``answer()`` fail the bounds ``s`` (a question naming a
+    number no retrieved passage holds always does)."""
+    if diag.get("missing_numbers") or "best_lexical" not in diag:
+        return True
+    if latin:
+        return diag["top_score"] < s.min_score_latin
+    return diag["best_lexical"] < s.min_lexical or (diag["top_score"] < s.min_score and diag["best_lexical"] < s.min_support)
 
 
 def _same_place(c: Candidate, chosen: Sequence[Candidate]) -> bool:

@@ -9,6 +9,7 @@ chunks, with fields from index metadata, never from the generated text.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 from typing import Any, Sequence
@@ -16,6 +17,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .extractive import Candidate
+from .numbers import quantities, strip_thousands, values
 from .text import is_mostly_latin, norm, sentences, strip_punct
 from .types import Citation, Hit
 
@@ -38,9 +40,6 @@ _MD_LINK = re.compile(r"\[([^\]]*)\]\((?:[^)]*)\)")
 _MARKER = re.compile(r"\[\s*\d+\s*\]|【\s*\d+\s*】|\[\^?\d+\]")
 _URL = re.compile(r"https?://\S+")
 _NUM = re.compile(r"\d+(?:\.\d+)?")
-# a number with its measure word (470余户, 10万余人, 9位): the unit is part of the fact
-_UNIT = "户人个名位家座亩元吨岁次项条所辆台米年月日天倍场期批套间栋处件只头斤"
-_NUM_UNIT = re.compile(rf"\d+(?:\.\d+)?(?:[万亿千百十])?(?:余|多)?[{_UNIT}]")
 _QUOTED = re.compile(r"[“\"「『]([^”\"」』]{2,30})[”\"」』]")
 # Sentences that address the model rather than state a fact: an instruction copied from an
 # article (prompt injection) or a leaked prompt is never an answer, even when a passage "supports" it.
@@ -52,11 +51,39 @@ _INSTRUCTION = re.compile(
 _PREFIX = re.compile(r"^\s*(答案|回答|答)\s*[:：]\s*")
 
 
-def context_sentences(cands: Sequence[Candidate], max_sentences: int = 4, max_chars: int = 300) -> list[list[Candidate]]:
+# A why-question is answered by the sentence stating a cause or a problem, which rarely shares
+# the question's words; 为此/因此 point back at the sentence before them.
+WHY_Q = re.compile(r"为什么|为何|什么原因|原因是|why", re.I)
+_CAUSE = re.compile(r"因为|由于|为了|导致|造成|原因|问题|难题|困难|不便|隐患|呼声|短板|难以|不足")
+_BACK = re.compile(r"^\W*(?:为此|因此|所以|因而|对此|鉴于此|针对这)")
+
+
+def _why_first(cands: Sequence[Candidate]) -> list[Candidate]:
+    """For a why-question: the best sentence, then its article's sentences that state a cause."""
+    top = cands[0]
+    same = [c for c in cands if c.hit.article.id == top.hit.article.id]
+    first: list[Candidate] = [top]
+    for c in same:
+        if _BACK.search(c.text):  # 为此, … : the cause is the sentence before
+            spans = sentences(c.hit.chunk.text)
+            prev = [(s, e) for s, e in spans if e <= c.start]
+            if prev:
+                first.append(dataclasses.replace(c, start=prev[-1][0], end=prev[-1][1]))
+            first.append(c)
+    first += [c for c in same if _CAUSE.search(c.text)]
+    return first + list(cands)
+
+
+def context_sentences(
+    cands: Sequence[Candidate], max_sentences: int = 4, max_chars: int = 300, question: str = ""
+) -> list[list[Candidate]]:
     """The best candidate sentences, grouped by article (in rank order) within a character budget.
 
-    A short prompt keeps time to first token low: 2 cores read ~60-80 prompt tokens/s.
+    A short prompt keeps time to first token low: 2 cores read ~60 prompt tokens/s.
+    For a why-question the sentences stating a cause come first (``WHY_Q``).
     """
+    if cands and WHY_Q.search(question):
+        cands = _why_first(cands)
     picked: list[Candidate] = []
     used = 0
     for c in cands:
@@ -72,15 +99,28 @@ def context_sentences(cands: Sequence[Candidate], max_sentences: int = 4, max_ch
     return [sorted(g, key=lambda c: c.body_span[0]) for g in groups.values()]
 
 
-def build_messages(question: str, groups: Sequence[Sequence[Candidate]]) -> list[dict[str, str]]:
-    """System + user messages: numbered passages (title, date, sentences), then the question."""
+def build_messages(question: str, groups: Sequence[Sequence[Candidate]], title_chars: int = 200) -> list[dict[str, str]]:
+    """System + user messages: numbered passages (title, date, sentences), then the question.
+
+    Args:
+        question: as the user asked it.
+        groups: passage sentences by article (``context_sentences``).
+        title_chars: titles are cut to this many characters (they cost prompt tokens too).
+    """
     blocks = []
     for i, g in enumerate(groups, 1):
         a = g[0].hit.article
-        head = a.title + (f"（{a.date}）" if a.date else "")
+        title = a.title if len(a.title) <= title_chars else a.title[:title_chars] + "…"
+        head = title + (f"（{a.date}）" if a.date else "")
         blocks.append(f"[{i}] {head}\n" + "".join(c.text for c in g))
     user = "资料：\n" + "\n\n".join(blocks) + f"\n\n问题：{question}"
     return [{"role": "system", "content": SYSTEM_ZH}, {"role": "user", "content": user}]
+
+
+def _date_words(date: str | None) -> str:
+    """2022-05-25 → 2022年5月25日 (the form an answer states it in)."""
+    m = re.fullmatch(r"(\d{4})-(\d{1,2})-(\d{1,2})", date or "")
+    return f"{m.group(1)}年{int(m.group(2))}月{int(m.group(3))}日。" if m else ""
 
 
 def clean_generated(text: str) -> str:
@@ -145,8 +185,18 @@ def ground(
         return GroundedAnswer("", (), 0, 0)
     ptexts = [h.chunk.text[s:e] for h, s, e in passage]
     pgrams = [_bigrams(t) for t in ptexts]
+    # A sentence and its neighbours in the same chunk: 该工程 / 届时 / 为此 lean on the
+    # sentence before, so words of an answer may come from there; its numbers may not.
+    wgrams = [
+        set().union(*(pgrams[j] for j in range(max(0, i - 1), min(len(passage), i + 2)) if passage[j][0] is passage[i][0]))
+        for i in range(len(passage))
+    ]
+    pfacts = [values(t) | {f"{v}{u}" for v, u in quantities(t)} for t in ptexts]
     pnorm = [norm(t) for t in ptexts]
-    all_text = norm("".join(h.article.title + h.chunk.text for h in hits))
+    # the prompt shows each article's date: an answer may state it
+    raw_all = "".join(h.article.title + _date_words(h.article.date) + h.chunk.text for h in hits)
+    all_text = norm(raw_all)
+    all_values, all_qty = values(raw_all), quantities(raw_all)
     answer_sents = [generated[s:e] for s, e in sentences(generated)]
     pvecs = None
     out_parts: list[str] = []
@@ -155,37 +205,44 @@ def ground(
     supported = 0
     qgrams = _bigrams(question) if question else set()
     for sent in answer_sents:
+        if _INSTRUCTION.search(sent):
+            continue  # an instruction (copied from an article, or a leaked prompt) is data, never an answer
         sg = _bigrams(sent)
         new = sg - qgrams  # what the sentence adds to the question
         latin = is_mostly_latin(sent)
         if latin and embedder is not None:
             if pvecs is None:
                 pvecs = embedder.embed_passages(ptexts)
-            sims = pvecs @ embedder.embed_queries([sent])[0]
-            best = int(np.argmax(sims))
-            ok = float(sims[best]) >= min_dense
+            scores = [float(x) for x in pvecs @ embedder.embed_queries([sent])[0]]
+            good = [i for i, sc in enumerate(scores) if sc >= min_dense]
         else:
-            # Words restating the question count as given; what the sentence adds must
-            # itself be in the passage sentence.
-            scores = [
-                min(len(sg & (pg | qgrams)) / max(len(sg), 1), len(new & pg) / len(new) if new else 0.0)  # adds nothing: no answer
-                for pg in pgrams
-            ]
-            best = int(np.argmax(scores))
-            ok = scores[best] >= min_support
-        if _INSTRUCTION.search(sent):
-            continue  # an instruction (copied from an article, or a leaked prompt) is data, never an answer
-        ns = norm(sent)
-        facts = _NUM.findall(ns) + _NUM_UNIT.findall(ns) + [norm(q) for q in _QUOTED.findall(sent)]
-        if ok and any(f not in all_text for f in facts):
-            ok = False  # a number (with its unit) or quoted phrase no retrieved passage contains: invented
-        if not ok:
+            # Words restating the question count as given; what the sentence adds must be
+            # in the passage sentence (at least half of it in the sentence and its neighbours,
+            # at least a quarter in the sentence itself).
+            def cover(grams: set[str]) -> float:
+                if not new:
+                    return 0.0  # adds nothing: no answer
+                return min(len(sg & (grams | qgrams)) / max(len(sg), 1), len(new & grams) / len(new))
+
+            scores = [cover(pg) for pg in pgrams]
+            bare = strip_punct(norm(sent))
+            if len(bare) <= 8 and bare not in strip_punct(norm(question)):
+                # a bare answer ("4", "虎哥") is supported by the sentence that holds it
+                scores = [1.0 if bare and bare in strip_punct(t) else sc for sc, t in zip(scores, pnorm)]
+            good = [i for i, sc in enumerate(scores) if sc >= 1.0 or (sc >= min_support / 2 and cover(wgrams[i]) >= min_support)]
+        # the numbers an answer states (with their units) and its quoted phrases must be in a
+        # retrieved passage, as digits or as Chinese numerals (七八千 = 7000-8000)
+        plain = strip_thousands(sent)
+        nums = set(_NUM.findall(plain)) | {v for v, _ in quantities(plain)}
+        qty = quantities(plain)
+        quotes = {norm(q) for q in _QUOTED.findall(sent)}
+        if not good or any(v not in all_values for v in nums) or any(q not in all_qty for q in qty) \
+                or any(q not in all_text for q in quotes):
             continue
-        if facts and not latin:
-            # cite the sentence that states the facts: among the sentences that support the
-            # wording, prefer the one holding most of the numbers and quotes
-            cand = [i for i, sc in enumerate(scores) if sc >= min_support]
-            best = max(cand, key=lambda i: (sum(f in pnorm[i] for f in facts), scores[i]))
+        facts = nums | {f"{v}{u}" for v, u in qty} | quotes
+        # cite the sentence that states the facts: among the sentences that support the
+        # wording, prefer the one holding most of the numbers and quotes
+        best = max(good, key=lambda i: (sum(f in pfacts[i] or f in pnorm[i] for f in facts), scores[i]))
         supported += 1
         h, s, e = passage[best]
         key = (h.article.id, h.chunk.start + s)

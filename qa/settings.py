@@ -108,6 +108,14 @@ class GenerationSettings:
     context_sentences: int = field(default_factory=lambda: env_int("NEWSQA_CONTEXT_SENTENCES", 4))
     context_chars: int = field(default_factory=lambda: env_int("NEWSQA_CONTEXT_CHARS", 300))
     max_tokens: int = field(default_factory=lambda: env_int("NEWSQA_MAX_TOKENS", 96))
+    title_chars: int = field(default_factory=lambda: env_int("NEWSQA_TITLE_CHARS", 200))
+    # The pre-check before generation refuses only when nothing relevant came back: the
+    # model's own refusal, grounding and answer types are a second check, so the bounds
+    # are looser than the extractive answerer's (``AnswerSettings``). Set on the gold
+    # set: answerable paraphrases reach word support 0.075 and English questions a top
+    # cosine of 0.733; off-topic questions (weather, share prices) have support 0.
+    precheck_min_lexical: float = 0.05
+    precheck_min_score_latin: float = 0.70
 
 
 @dataclass(frozen=True)

@@ -237,3 +237,15 @@ def test_shipped_gold_file_loads():
     items = load_gold(default_gold_path())
     assert items
     assert {i["kind"] for i in items} <= set(KINDS)
+
+
+def test_also_evidence_counts_another_sentence_stating_the_answer():
+    from eval.run import score_item
+
+    item = {"id": "x", "kind": "factoid", "answerable": True, "question": "谁捡到了钱包？", "answers": ["杨诺涵"],
+            "evidence": "向捡到其钱包的学生杨诺涵表达谢意", "source": "p.txt"}
+    cite = {"n": 1, "source": "p.txt", "quote": "学生杨诺涵和妈妈恰巧路过,捡到了邵先生丢失的钱包。"}
+    answer = {"text": "杨诺涵[1]", "refused": False, "hits": [], "citations": [cite]}
+    assert score_item(item, answer, None, 0.1)["citations"][0]["supports"] is False
+    item["also_evidence"] = ["学生杨诺涵和妈妈恰巧路过,捡到了邵先生丢失的钱包"]
+    assert score_item(item, answer, None, 0.1)["citations"][0]["supports"] is True
