@@ -117,6 +117,13 @@ def build_messages(question: str, groups: Sequence[Sequence[Candidate]], title_c
     return [{"role": "system", "content": SYSTEM_ZH}, {"role": "user", "content": user}]
 
 
+def _neighbours(body: str, spans: Sequence[tuple[int, int]], start: int, end: int) -> str:
+    """The sentences (``spans`` of ``body``) just before and after the body span [start, end)."""
+    before = [b for b in spans if b[1] <= start]
+    after = [b for b in spans if b[0] >= end]
+    return (body[slice(*before[-1])] if before else "") + (body[slice(*after[0])] if after else "")
+
+
 def _date_words(date: str | None) -> str:
     """2022-05-25 → 2022年5月25日 (the form an answer states it in)."""
     m = re.fullmatch(r"(\d{4})-(\d{1,2})-(\d{1,2})", date or "")
@@ -185,11 +192,13 @@ def ground(
         return GroundedAnswer("", (), 0, 0)
     ptexts = [h.chunk.text[s:e] for h, s, e in passage]
     pgrams = [_bigrams(t) for t in ptexts]
-    # A sentence and its neighbours in the same chunk: 该工程 / 届时 / 为此 lean on the
-    # sentence before, so words of an answer may come from there; its numbers may not.
+    # A sentence and its neighbours in the article: 该工程 / 届时 / 为此 lean on the sentence
+    # before, so words of an answer may come from there; its numbers may not.
+    spans: dict[str, list[tuple[int, int]]] = {}
     wgrams = [
-        set().union(*(pgrams[j] for j in range(max(0, i - 1), min(len(passage), i + 2)) if passage[j][0] is passage[i][0]))
-        for i in range(len(passage))
+        pg | _bigrams(_neighbours(h.article.body, spans.setdefault(h.article.id, sentences(h.article.body)),
+                                  h.chunk.start + s, h.chunk.start + e))
+        for (h, s, e), pg in zip(passage, pgrams)
     ]
     pfacts = [values(t) | {f"{v}{u}" for v, u in quantities(t)} for t in ptexts]
     pnorm = [norm(t) for t in ptexts]

@@ -138,3 +138,76 @@ def test_the_models_other_ways_of_saying_no_are_refusals(run, reply):
 def test_restating_the_question_is_not_an_answer(run):
     a, _ = run("柯城“零废生活”应用场景推广以来累计回收了生活垃圾。")
     assert a.supported_sentences == 0 and a.answerer == "extractive"
+
+
+def _hits_with(small_index, *needles):
+    from qa.index import load_index
+    from qa.types import Hit
+
+    idx = load_index(small_index)
+    chunks = [next(c for c in idx.chunks if n in c.text) for n in needles]
+    return [Hit(c, idx.articles[c.article_id], 0.9, r) for r, c in enumerate(chunks, 1)]
+
+
+def test_chinese_numerals_in_the_passage_support_digits_in_an_english_answer(small_index, hashing_embedder):
+    hits = _hits_with(small_index, "七八千元")
+    q = "How much does Chen Longxing earn per month on average?"
+    ok = ground("He earns about 7,000 yuan a month.", hits, embedder=hashing_embedder, question=q, min_dense=-1.0)
+    assert ok.supported == 1 and "七八千元" in ok.citations[0].quote
+    bad = ground("He earns about 9,000 yuan a month.", hits, embedder=hashing_embedder, question=q, min_dense=-1.0)
+    assert bad.supported == 0
+
+
+def test_words_may_come_from_the_neighbouring_sentence_but_numbers_from_the_cited_one(small_index):
+    hits = _hits_with(small_index, "届时桥面将拓宽至12米")
+    q = "太真乡那座老桥改造完工后路面有多宽？"
+    g = ground("太真乡下槽桥改建工程完工后路面拓宽至12米。", hits, question=q)
+    assert g.supported == 1 and "12米" in g.citations[0].quote
+    assert ground("太真乡下槽桥改建工程完工后路面拓宽至16米。", hits, question=q).supported == 0
+    # words found nowhere near the cited sentence are still unsupported
+    assert ground("太真乡新建了一座跨江大桥，全长12米，由省交通集团承建。", hits, question=q).supported == 0
+
+
+def test_a_bare_answer_is_cited_from_the_sentence_holding_it(small_index):
+    hits = _hits_with(small_index, "刘坂村共有村民470余户")
+    g = ground("470余户", hits, question="刘坂村共有村民多少户？")
+    assert g.supported == 1 and "470余户" in g.citations[0].quote
+    assert ground("刘坂村", hits, question="刘坂村共有村民多少户？").supported == 0  # restates the question
+
+
+def test_why_question_puts_the_cause_in_the_prompt(small_index, hashing_embedder):
+    gen = Scripted("资料中没有相关信息。")
+    ask("太真乡为什么要改建下槽桥？", index=small_index, embedder=hashing_embedder, generator=gen)
+    user = gen.calls[0][-1]["content"]
+    assert "交通堵塞" in user  # 经常造成交通堵塞: a cause, sharing few words with the question
+
+
+def test_prechecks_out_bounds():
+    from qa.extractive import prechecks_out
+    from qa.settings import AnswerSettings
+
+    s = AnswerSettings()
+    on_topic = {"top_score": 0.95, "best_lexical": 0.5, "missing_numbers": 0.0}
+    assert not prechecks_out(on_topic, False, s)
+    assert prechecks_out({**on_topic, "missing_numbers": 1.0}, False, s)  # names a number no passage holds
+    assert prechecks_out({**on_topic, "best_lexical": 0.0}, False, s)
+    assert prechecks_out({"top_score": 0.5}, True, s)  # no candidate sentence at all
+    assert prechecks_out({**on_topic, "top_score": 0.6}, True, s)
+    assert not prechecks_out({**on_topic, "top_score": 0.6}, True, AnswerSettings(min_score_latin=0.5))
+
+
+def test_generation_gets_the_questions_only_its_looser_precheck_lets_through(small_index, hashing_embedder, monkeypatch):
+    import dataclasses
+
+    import qa.api as api
+
+    q = "How is the weather in Beijing tomorrow?"  # the extractive pre-check refuses it (low cosine)
+    gen = Scripted("资料中没有相关信息。")
+    a = ask(q, index=small_index, embedder=hashing_embedder, generator=gen)
+    assert a.refused and gen.calls == []  # refused before generation
+    monkeypatch.setattr(api, "GENERATION", dataclasses.replace(api.GENERATION, precheck_min_score_latin=-1.0))
+    b = ask(q, index=small_index, embedder=hashing_embedder, generator=gen)
+    assert gen.calls and b.refused and b.answerer == "generative"  # the model looked, and said no
+    gen2 = Scripted("北京明天晴。")  # an unsupported answer: nothing to fall back on, so a refusal
+    c = ask(q, index=small_index, embedder=hashing_embedder, generator=gen2)
+    assert c.refused and not c.citations
