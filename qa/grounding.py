@@ -75,7 +75,7 @@ def _why_first(cands: Sequence[Candidate]) -> list[Candidate]:
 
 
 def context_sentences(
-    cands: Sequence[Candidate], max_sentences: int = 4, max_chars: int = 300, question: str = ""
+    cands: Sequence[Candidate], max_sentences: int = 3, max_chars: int = 220, question: str = ""
 ) -> list[list[Candidate]]:
     """The best candidate sentences, grouped by article (in rank order) within a character budget.
 
@@ -115,6 +115,23 @@ def build_messages(question: str, groups: Sequence[Sequence[Candidate]], title_c
         blocks.append(f"[{i}] {head}\n" + "".join(c.text for c in g))
     user = "资料：\n" + "\n\n".join(blocks) + f"\n\n问题：{question}"
     return [{"role": "system", "content": SYSTEM_ZH}, {"role": "user", "content": user}]
+
+
+def _shared_phrases(a: str, b: str, min_len: int = 4) -> list[str]:
+    """Maximal common substrings of ``a`` and ``b`` of at least ``min_len`` characters (punctuation cut)."""
+    out: list[str] = []
+    for part in re.split(r"[\W_]+", a):
+        i = 0
+        while i <= len(part) - min_len:
+            n = min_len
+            if part[i : i + n] not in b:
+                i += 1
+                continue
+            while i + n < len(part) and part[i : i + n + 1] in b:
+                n += 1
+            out.append(part[i : i + n])
+            i += n
+    return out
 
 
 def _neighbours(body: str, spans: Sequence[tuple[int, int]], start: int, end: int) -> str:
@@ -236,8 +253,11 @@ def ground(
             scores = [cover(pg) for pg in pgrams]
             bare = strip_punct(norm(sent))
             if len(bare) <= 8 and bare not in strip_punct(norm(question)):
-                # a bare answer ("4", "虎哥") is supported by the sentence that holds it
-                scores = [1.0 if bare and bare in strip_punct(t) else sc for sc, t in zip(scores, pnorm)]
+                # a bare answer ("4", "虎哥") is supported by the sentence that holds it (a number
+                # as a value: 4 is not in 84万方)
+                bv = values(bare)
+                scores = [1.0 if bare and (bv <= pf if bv else bare in strip_punct(t)) else sc
+                          for sc, t, pf in zip(scores, pnorm, pfacts)]
             good = [i for i, sc in enumerate(scores) if sc >= 1.0 or (sc >= min_support / 2 and cover(wgrams[i]) >= min_support)]
         # the numbers an answer states (with their units) and its quoted phrases must be in a
         # retrieved passage, as digits or as Chinese numerals (七八千 = 7000-8000)
@@ -251,7 +271,14 @@ def ground(
         facts = nums | {f"{v}{u}" for v, u in qty} | quotes
         # cite the sentence that states the facts: among the sentences that support the
         # wording, prefer the one holding most of the numbers and quotes
-        best = max(good, key=lambda i: (sum(f in pfacts[i] or f in pnorm[i] for f in facts), scores[i]))
+        best = max(good, key=lambda i: (sum(f in pfacts[i] for f in facts) + sum(q in pnorm[i] for q in quotes), scores[i]))
+        # A name the answer repeats from the question and the passages hold must be in the cited
+        # article: otherwise the answer pins one article's fact on another's subject
+        # (产业园 from one article, 占地面积约270亩 from another).
+        art = norm(passage[best][0].article.title + passage[best][0].article.body)
+        names = [x for ph in _shared_phrases(norm(sent), norm(question)) for x in _shared_phrases(ph, all_text)]
+        if any(x not in art for x in names):
+            continue
         supported += 1
         h, s, e = passage[best]
         key = (h.article.id, h.chunk.start + s)

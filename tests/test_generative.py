@@ -211,3 +211,17 @@ def test_generation_gets_the_questions_only_its_looser_precheck_lets_through(sma
     gen2 = Scripted("北京明天晴。")  # an unsupported answer: nothing to fall back on, so a refusal
     c = ask(q, index=small_index, embedder=hashing_embedder, generator=gen2)
     assert c.refused and not c.citations
+
+
+def test_a_fact_from_one_article_is_not_pinned_on_another_articles_subject(small_index):
+    hits = _hits_with(small_index, "飞鸿神网谷项目占地面积约270亩", "衢江数字经济产业园目前已招商入驻")
+    q = "衢江数字经济产业园占地面积有多少亩？"
+    assert ground("衢江数字经济产业园占地面积约270亩。", hits, question=q).supported == 0
+    ok = ground("飞鸿神网谷项目占地面积约270亩。", hits, question="九华乡飞鸿神网谷项目占地面积有多少亩？")
+    assert ok.supported == 1 and "270亩" in ok.citations[0].quote
+
+
+def test_a_bare_number_is_matched_as_a_value(small_index):
+    hits = _hits_with(small_index, "水库正常库容84万方", "完成4座小型水库的除险加固")
+    g = ground("4", hits, question="区水利局今年完成了几座小型水库的除险加固？")
+    assert g.supported == 1 and "4座" in g.citations[0].quote
