@@ -323,9 +323,10 @@ def ask_stream(
         g = dataclasses.replace(g, text="", citations=(), supported=0)  # e.g. asked for an age, got no age
     timings["total"] = time.perf_counter() - t0
     if g is None or not g.citations:
-        if (raw and is_refusal(raw)) or not ex_typed:
-            # the model found nothing (trust the refusal), or neither it nor the quoted
-            # sentence states what was asked: refuse and list the closest articles
+        if (raw and is_refusal(raw)) or not ex_typed or (g is not None and g.mismatched):
+            # the model found nothing (trust the refusal), or it pinned a fact on a subject the
+            # cited article does not name (the asked-for fact is not there), or neither it nor
+            # the quoted sentence states what was asked: refuse and list the closest articles
             yield Answer(text=refusal_text, refused=True, answerer="generative", timings=timings, generator=gen.name,
                          supported_sentences=g.supported if g else None, generated_sentences=g.total if g else None,
                          **common)

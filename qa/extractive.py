@@ -25,6 +25,10 @@ _WHEN_Q = re.compile(r"何时|什么时候|哪天|哪一天|几月|几号|日期
 _DATE = re.compile(r"\d{1,4}年|\d{1,2}月|\d{1,2}日")
 _NUMBER = re.compile(r"\d|[一二三四五六七八九十百千万两]+[个名人户座次项家亩米元吨万]")
 
+WHY_Q = re.compile(r"为什么|为何|什么原因|原因是|why", re.I)
+# 为此/因此 … point back: the cause is the sentence before
+BACK_REF = re.compile(r"^\W*(?:为此|因此|所以|因而|对此|鉴于此|针对这)")
+
 W_FOCUS, W_NOVEL = 0.3, 0.5  # set on eval/gold.jsonl
 REFUSAL_ZH = "资料中没有相关信息。"
 REFUSAL_EN = "The archive has no information on this."
@@ -214,16 +218,21 @@ class ExtractiveAnswerer:
             if c.score >= self.settings.second_ratio * best.score and c.focus >= best.focus and not _same_place(c, chosen):
                 chosen.append(c)
                 break
+        spans = [(c.hit.article, *c.body_span) for c in chosen]
+        if WHY_Q.search(question) and BACK_REF.search(best.text):
+            # "为此, X" answers why X happened with the sentence before it (in the article, which
+            # may be in the previous chunk)
+            a, start, _ = spans[0]
+            prev = [sp for sp in sentences(a.body) if sp[1] <= start]
+            if prev:
+                spans = [(a, *prev[-1])]
         citations = []
         parts = []
-        for n, c in enumerate(chosen, 1):
-            start, end = c.body_span
-            raw_start, raw_end = c.hit.article.raw_offsets(start, end)
-            a = c.hit.article
-            citations.append(
-                Citation(n, a.id, a.title, a.date, a.source, c.text, start, end, raw_start, raw_end, a.paper)
-            )
-            parts.append(f"{c.text}[{n}]")
+        for n, (a, start, end) in enumerate(spans, 1):
+            text = a.body[start:end]
+            raw_start, raw_end = a.raw_offsets(start, end)
+            citations.append(Citation(n, a.id, a.title, a.date, a.source, text, start, end, raw_start, raw_end, a.paper))
+            parts.append(f"{text}[{n}]")
         return "".join(parts), tuple(citations), False, diag
 
 

@@ -16,7 +16,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .extractive import Candidate
+from .extractive import BACK_REF, WHY_Q, Candidate
 from .numbers import quantities, strip_thousands, values
 from .text import is_mostly_latin, norm, sentences, strip_punct
 from .types import Citation, Hit
@@ -52,10 +52,8 @@ _PREFIX = re.compile(r"^\s*(答案|回答|答)\s*[:：]\s*")
 
 
 # A why-question is answered by the sentence stating a cause or a problem, which rarely shares
-# the question's words; 为此/因此 point back at the sentence before them.
-WHY_Q = re.compile(r"为什么|为何|什么原因|原因是|why", re.I)
+# the question's words.
 _CAUSE = re.compile(r"因为|由于|为了|导致|造成|原因|问题|难题|困难|不便|隐患|呼声|短板|难以|不足")
-_BACK = re.compile(r"^\W*(?:为此|因此|所以|因而|对此|鉴于此|针对这)")
 
 
 def _why_first(cands: Sequence[Candidate]) -> list[Candidate]:
@@ -64,7 +62,7 @@ def _why_first(cands: Sequence[Candidate]) -> list[Candidate]:
     same = [c for c in cands if c.hit.article.id == top.hit.article.id]
     first: list[Candidate] = [top]
     for c in same:
-        if _BACK.search(c.text):  # 为此, … : the cause is the sentence before
+        if BACK_REF.search(c.text):  # 为此, … : the cause is the sentence before
             spans = sentences(c.hit.chunk.text)
             prev = [(s, e) for s, e in spans if e <= c.start]
             if prev:
@@ -173,6 +171,7 @@ class GroundedAnswer:
     citations: tuple[Citation, ...]
     supported: int
     total: int
+    mismatched: int = 0  # sentences dropped for pinning a fact on a subject the cited article lacks
 
     @property
     def plain(self) -> str:
@@ -228,7 +227,7 @@ def ground(
     out_parts: list[str] = []
     cites: list[Citation] = []
     numbers: dict[tuple[str, int], int] = {}
-    supported = 0
+    supported = mismatched = 0
     qgrams = _bigrams(question) if question else set()
     for sent in answer_sents:
         if _INSTRUCTION.search(sent):
@@ -278,6 +277,7 @@ def ground(
         art = norm(passage[best][0].article.title + passage[best][0].article.body)
         names = [x for ph in _shared_phrases(norm(sent), norm(question)) for x in _shared_phrases(ph, all_text)]
         if any(x not in art for x in names):
+            mismatched += 1
             continue
         supported += 1
         h, s, e = passage[best]
@@ -289,4 +289,4 @@ def ground(
             rs, re_ = a.raw_offsets(start, end)
             cites.append(Citation(numbers[key], a.id, a.title, a.date, a.source, h.chunk.text[s:e], start, end, rs, re_, a.paper))
         out_parts.append(f"{sent}[{numbers[key]}]")
-    return GroundedAnswer("".join(out_parts), tuple(cites), supported, len(answer_sents))
+    return GroundedAnswer("".join(out_parts), tuple(cites), supported, len(answer_sents), mismatched)

@@ -225,3 +225,21 @@ def test_a_bare_number_is_matched_as_a_value(small_index):
     hits = _hits_with(small_index, "水库正常库容84万方", "完成4座小型水库的除险加固")
     g = ground("4", hits, question="区水利局今年完成了几座小型水库的除险加固？")
     assert g.supported == 1 and "4座" in g.citations[0].quote
+
+
+def test_extractive_why_answer_quotes_the_cause_before_wei_ci(small_index, hashing_embedder):
+    a = ask("新新街道为什么要创新社区基层治理机制、选优培强小区业委会？", index=small_index,
+            embedder=hashing_embedder, answerer="extractive")
+    assert not a.refused
+    assert "人口居住密度高" in a.citations[0].quote  # not the 为此,… sentence that restates the question
+    b = ask("新新街道创新社区基层治理机制后培养出了什么？", index=small_index,
+            embedder=hashing_embedder, answerer="extractive")
+    assert any("为此" in c.quote for c in b.citations)  # not a why-question: the sentence itself
+
+
+def test_a_fact_pinned_on_the_wrong_subject_is_a_refusal_not_a_quote(run):
+    a, _ = run("衢江数字经济产业园占地面积约270亩。", question="衢江数字经济产业园占地面积有多少亩？")
+    if a.hits and any("产业园" in h.chunk.text for h in a.hits) and any("270亩" in h.chunk.text for h in a.hits):
+        assert a.refused and not a.citations
+    else:
+        pytest.skip("the fake embedder did not retrieve both articles")
