@@ -193,7 +193,8 @@ def ground(
         generated: the model's text (already cleaned).
         hits: the retrieved passages (the only possible citation sources).
         embedder: used for answers in a Latin script, where bigram overlap says nothing.
-        min_support: share of a sentence's bigrams that must occur in its supporting sentence.
+        min_support: share of a sentence's bigrams that must occur in its supporting sentence
+            with that sentence's neighbours in the article (half of it in the sentence itself).
         min_dense: cosine needed instead, for Latin-script sentences.
         question: the question. Words of a sentence that restate it count as given;
             what the sentence adds (its bigrams not in the question) must be in the
@@ -201,7 +202,9 @@ def ground(
             away from the sentence holding the answer nor pass for an answer.
 
     Returns:
-        The supported sentences with markers, their citations, and the counts.
+        The supported sentences with markers, their citations, and the counts (``mismatched``:
+        sentences dropped because a name they repeat from the question is not in the article
+        their fact comes from).
     """
     passage = [(h, s, e) for h in hits for s, e in sentences(h.chunk.text) if e - s >= 2]
     if not passage:
