@@ -89,13 +89,24 @@ class SentenceTransformerEmbedder:
     def max_tokens(self) -> int:
         return self._max_tokens
 
+    def tokenizer(self) -> Any:
+        """The model's fast tokenizer (``tokenizers.Tokenizer``, no torch), loaded once per embedder.
+
+        Loading ``tokenizer.json`` costs about half a second for this model's vocabulary,
+        so chunking and the ONNX runtime share this one copy. It has no truncation or
+        padding set.
+        """
+        if self._tokenizer is None:
+            with self._lock:
+                if self._tokenizer is None:
+                    from tokenizers import Tokenizer
+
+                    self._tokenizer = Tokenizer.from_file(str(self.path / "tokenizer.json"))
+        return self._tokenizer
+
     def count_tokens(self, text: str) -> int:
         """Tokens of ``text`` without special tokens (uses the fast tokenizer only, no torch)."""
-        if self._tokenizer is None:
-            from tokenizers import Tokenizer
-
-            self._tokenizer = Tokenizer.from_file(str(self.path / "tokenizer.json"))
-        return len(self._tokenizer.encode(text, add_special_tokens=False).ids)
+        return len(self.tokenizer().encode(text, add_special_tokens=False).ids)
 
     def warm_up(self) -> None:
         """Load the model (imports torch and sentence-transformers)."""

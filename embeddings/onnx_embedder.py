@@ -17,12 +17,17 @@ from .models import sha256_file
 log = logging.getLogger(__name__)
 
 from .runtimes import RUNTIME_ONNX_INT8
-EXPORT_DIR = "onnx-int8"  # inside the model folder; verify_model() checks only the files it installed
-EXPORT_META = "meta.json"
+
 OPSET = 17
-# per-channel int8 weights on MatMul only: measured here 17 passages/s with cosine >= 0.995 to fp32,
-# against 7/s and 0.983 for the default (per-tensor, all ops) quantization
-SCHEME = "qint8-matmul-per-channel-v1"
+# The export's version, recorded in the index manifest (``model.export``): vectors from two
+# exports differ slightly, so an index is queried only by the export that built it.
+# v1 (SDPA attention, no version recorded: embeddings.runtimes.LEGACY_ONNX_EXPORT): per-channel
+#     int8 weights on MatMul only.
+# v2: the same quantization of a graph exported with eager attention (plain
+#     MatMul/Softmax, which onnxruntime fuses), in its own folder so a v1 copy stays usable.
+SCHEME = "qint8-matmul-per-channel-eager-v2"
+EXPORT_DIR = "onnx-int8-v2"  # inside the model folder; verify_model() checks only the files it installed
+EXPORT_META = "meta.json"
 
 
 def _atomic_write(path: Path, text: str) -> None:
@@ -37,7 +42,8 @@ def export_int8(model_dir: Path, weights_sha256: str, force: bool = False) -> Pa
     The graph includes mean pooling and L2 normalization, so its output is the same
     unit vector ``SentenceTransformer.encode(normalize_embeddings=True)`` returns, up
     to quantization error. Done once per weights hash; the result is cached in
-    ``<model_dir>/onnx-int8/`` with a meta file naming the source weights.
+    ``<model_dir>/onnx-int8-v2/`` with a meta file naming the source weights and the
+    export version (``SCHEME``).
 
     Args:
         model_dir: the sentence-transformers folder.
@@ -63,7 +69,9 @@ def export_int8(model_dir: Path, weights_sha256: str, force: bool = False) -> Pa
 
     hf_logging.set_verbosity_error()  # the unused pooler's "MISSING" load report
     hf_logging.disable_progress_bar()
-    model = AutoModel.from_pretrained(str(model_dir), local_files_only=True).eval()
+    # eager attention exports as plain MatMul/Softmax nodes, which onnxruntime fuses
+    # (FusedMatMul); the SDPA default exports a longer chain: 26-28 against 38-40 passages/s here
+    model = AutoModel.from_pretrained(str(model_dir), local_files_only=True, attn_implementation="eager").eval()
 
     class _Pooled(torch.nn.Module):
         def __init__(self, m: Any) -> None:
@@ -103,6 +111,7 @@ def export_int8(model_dir: Path, weights_sha256: str, force: bool = False) -> Pa
         "onnx_sha256": sha256_file(target),
         "opset": OPSET,
         "scheme": SCHEME,
+        "attention": "eager",
         "quantization": "onnxruntime.quantization.quantize_dynamic: QInt8 per-channel weights on MatMul, dynamic activations",
         "pooling": "mean over attention mask, then L2 normalize (inside the graph)",
         "versions": {"torch": torch.__version__, "onnxruntime": onnxruntime.__version__},
@@ -121,24 +130,26 @@ def _read_export_meta(out: Path) -> dict[str, Any]:
 class OnnxEmbedder(SentenceTransformerEmbedder):
     """The same model folder, run as an int8 ONNX graph by onnxruntime.
 
-    Passages are sorted by token length and batched so padding stays small. The
-    identity adds ``runtime: onnx-int8``; an index records it, and query vectors must
-    come from the same runtime as the index's vectors.
+    Passages are sorted by token length and batched (``batch_size``, default 8) so
+    padding stays small. One tokenizer serves chunking and embedding (loaded once). The
+    identity adds ``runtime: onnx-int8`` and ``export`` (the export version); an index
+    records both, and query vectors must come from the same runtime and export as the
+    index's vectors.
     """
 
     runtime = RUNTIME_ONNX_INT8
+    export = SCHEME
 
-    def __init__(self, path: Path | str, *, name: str | None = None, batch_size: int = 32, threads: int | None = None) -> None:
+    def __init__(self, path: Path | str, *, name: str | None = None, batch_size: int = 8, threads: int | None = None) -> None:
         super().__init__(path, name=name, batch_size=batch_size)
         self.threads = threads or os.cpu_count() or 1
         self._session = None
-        self._fast_tok = None
         self._onnx_lock = threading.Lock()
         self._counts: dict[str, int] = {}
 
     @property
     def identity(self) -> dict[str, Any]:
-        return {**super().identity, "runtime": self.runtime}
+        return {**super().identity, "runtime": self.runtime, "export": self.export}
 
     def count_tokens(self, text: str) -> int:
         """Tokens of ``text``, memoized: the splitter measures the same pieces again as it merges them (10x fewer calls)."""
@@ -150,44 +161,55 @@ class OnnxEmbedder(SentenceTransformerEmbedder):
         return n
 
     def warm_up(self) -> None:
-        """Export (first time only) and open the onnxruntime session."""
+        """Export (first time only), open the onnxruntime session and load the tokenizer."""
         with self._onnx_lock:
             if self._session is not None:
                 return
             import onnxruntime as ort
-            from tokenizers import Tokenizer
 
             onnx_path = export_int8(self.path, self.identity["weights_sha256"])
             opts = ort.SessionOptions()
             opts.intra_op_num_threads = self.threads
             opts.inter_op_num_threads = 1
             opts.log_severity_level = 3
+            self.tokenizer()  # loaded here, so a build's chunking finds it ready
             self._session = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
-            tok = Tokenizer.from_file(str(self.path / "tokenizer.json"))
-            tok.enable_truncation(self.max_tokens)
-            tok.no_padding()
-            self._fast_tok = tok
 
-    def _run(self, encs: Sequence[Any]) -> np.ndarray:
-        width = max(len(e.ids) for e in encs)
-        ids = np.zeros((len(encs), width), dtype=np.int64)  # pad id 1 for XLM-R, but masked out anyway
-        mask = np.zeros((len(encs), width), dtype=np.int64)
-        for r, e in enumerate(encs):
-            ids[r, : len(e.ids)] = e.ids
-            mask[r, : len(e.ids)] = 1
+    def _run(self, rows: Sequence[Sequence[int]]) -> np.ndarray:
+        width = max(len(r) for r in rows)
+        ids = np.zeros((len(rows), width), dtype=np.int64)  # pad id 1 for XLM-R, but masked out anyway
+        mask = np.zeros((len(rows), width), dtype=np.int64)
+        for r, row in enumerate(rows):
+            ids[r, : len(row)] = row
+            mask[r, : len(row)] = 1
         (vecs,) = self._session.run(None, {"input_ids": ids, "attention_mask": mask})  # type: ignore[union-attr]
         return vecs
+
+    def token_ids(self, texts: Sequence[str]) -> list[list[int]]:
+        """Model input ids of each text (special tokens added), cut to ``max_tokens`` keeping the closing token.
+
+        The shared tokenizer has no truncation set (``count_tokens`` needs full lengths),
+        so the cut is made here, as ``enable_truncation(max_tokens)`` would make it.
+        """
+        encs = self.tokenizer().encode_batch(list(texts))
+        out = []
+        for e in encs:
+            ids = e.ids
+            if len(ids) > self.max_tokens:
+                ids = ids[: self.max_tokens - 1] + ids[-1:]
+            out.append(ids)
+        return out
 
     def _encode_sorted(self, texts: Sequence[str], prompt: str, progress: Progress | None = None) -> np.ndarray:
         self.warm_up()
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        encs = self._fast_tok.encode_batch([prompt + t for t in texts])  # type: ignore[union-attr]
-        order = np.argsort([len(e.ids) for e in encs], kind="stable")
+        rows = self.token_ids([prompt + t for t in texts])
+        order = np.argsort([len(r) for r in rows], kind="stable")
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         for i in range(0, len(order), self.batch_size):
-            rows = order[i : i + self.batch_size]
-            out[rows] = self._run([encs[j] for j in rows])
+            batch = order[i : i + self.batch_size]
+            out[batch] = self._run([rows[j] for j in batch])
             if progress:
                 progress(min(i + self.batch_size, len(texts)), len(texts))
         norms = np.linalg.norm(out, axis=1, keepdims=True)

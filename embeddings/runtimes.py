@@ -11,11 +11,24 @@ RUNTIME_TORCH_FP32 = "torch-fp32"
 RUNTIME_ONNX_INT8 = "onnx-int8"
 RUNTIME_TORCH_BF16 = "torch-bf16"
 RUNTIMES = (RUNTIME_ONNX_INT8, RUNTIME_TORCH_FP32, RUNTIME_TORCH_BF16)
+# The ONNX export that onnx-int8 indexes recorded no version for (SDPA attention graph).
+LEGACY_ONNX_EXPORT = "qint8-matmul-per-channel-v1"
 
 
 def runtime_of(identity: dict[str, Any]) -> str:
     """The runtime an identity (or a manifest's ``model`` section) names; older indexes have none: torch-fp32."""
     return str(identity.get("runtime") or RUNTIME_TORCH_FP32)
+
+
+def export_of(identity: dict[str, Any]) -> str | None:
+    """The model export an identity (or a manifest's ``model`` section) names.
+
+    Only onnx-int8 runs an export; its indexes from before the version was recorded
+    come from ``LEGACY_ONNX_EXPORT``. Other runtimes run the weights as they are: None.
+    """
+    if runtime_of(identity) != RUNTIME_ONNX_INT8:
+        return None
+    return str(identity.get("export") or LEGACY_ONNX_EXPORT)
 
 
 def default_runtime() -> str:

@@ -132,7 +132,8 @@ def squad_index(
     key = hashlib.sha256(json.dumps([
         corpus_hash(corpus), embedder.identity.get("name"), embedder.identity.get("weights_sha256"),
         FORMAT_VERSION, DEFAULT_TOKENIZER, "pinyin",
-    ] + ([embedder.identity["runtime"]] if embedder.identity.get("runtime") else [])).encode()).hexdigest()[:16]
+    ] + ([embedder.identity["runtime"]] if embedder.identity.get("runtime") else [])
+      + ([embedder.identity["export"]] if embedder.identity.get("export") else [])).encode()).hexdigest()[:16]
     root = Path(cache_dir) if cache_dir else Path(__file__).resolve().parent / "runs" / "squad-index"
     folder = root / f"{Path(path).stem}-{'mix' if mix else 'alone'}-{key}"
     try:

@@ -35,8 +35,8 @@ class ReuseStats:
 def previous_vectors(out_dir: Path, identity: dict[str, Any]) -> dict[bytes, np.ndarray]:
     """Vectors of the live generation at ``out_dir``, keyed by the hash of their embedded text.
 
-    Only a generation built by the same model identity (name, weights, dimension and
-    runtime) is used; anything else (no index, another model, a damaged index)
+    Only a generation built by the same model identity (name, weights, dimension,
+    runtime and export) is used; anything else (no index, another model, a damaged index)
     gives an empty map, so the build embeds everything.
     """
     from .index import current_generation, passage_text, read_manifest
@@ -46,10 +46,12 @@ def previous_vectors(out_dir: Path, identity: dict[str, Any]) -> dict[bytes, np.
         manifest = read_manifest(gen)
     except NewsQAError:
         return {}
+    from embeddings.runtimes import export_of, runtime_of
+
     built = manifest.get("model", {})
     if any(built.get(k) != identity.get(k) for k in ("name", "dim", "weights_sha256")) or \
-            (built.get("runtime") or "torch-fp32") != (identity.get("runtime") or "torch-fp32"):
-        log.info("previous generation %s was built by another model or runtime: embedding everything", gen.name)
+            runtime_of(built) != runtime_of(identity) or export_of(built) != export_of(identity):
+        log.info("previous generation %s was built by another model, runtime or export: embedding everything", gen.name)
         return {}
     try:
         import faiss

@@ -33,6 +33,7 @@ import shutil
 import signal
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -164,16 +165,24 @@ def build_index(
     by_id = {a.id: a for a in articles}
     chunks = chunk_articles(articles, params, embedder.count_tokens)
     texts = [passage_text(by_id[c.article_id], c.text) for c in chunks]
-    if reuse:
-        from .incremental import embed_with_reuse
+    # BM25 (jieba, pinyin, bigrams: pure Python) is built in a thread while the embedder,
+    # which releases the GIL in onnxruntime/torch, runs; it depends only on the chunks
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="newsqa-bm25") as pool:
+        lexical_job = pool.submit(LexicalIndex.build, [lexical_text(by_id[c.article_id], c.text) for c in chunks], tokenizer)
+        try:
+            if reuse:
+                from .incremental import embed_with_reuse
 
-        vecs, reuse_stats = embed_with_reuse(texts, embedder, out_dir, progress)
-    else:
-        vecs, reuse_stats = embedder.embed_passages(texts, progress=progress), None
+                vecs, reuse_stats = embed_with_reuse(texts, embedder, out_dir, progress)
+            else:
+                vecs, reuse_stats = embedder.embed_passages(texts, progress=progress), None
+        except BaseException:
+            lexical_job.cancel()
+            raise
+        t_embed = time.perf_counter() - t0
+        lexical = lexical_job.result()  # re-raises the thread's exception, if any
     if vecs.shape != (len(chunks), embedder.dim):
         raise IndexMismatchError(f"embedder returned shape {vecs.shape}, expected ({len(chunks)}, {embedder.dim})")
-    t_embed = time.perf_counter() - t0
-    lexical = LexicalIndex.build([lexical_text(by_id[c.article_id], c.text) for c in chunks], tokenizer)
 
     from .ann import make_vector_index
 
@@ -454,11 +463,20 @@ def check_model(manifest: dict[str, Any], identity: dict[str, Any], where: Path)
             "use the same --model or rebuild with: newsqa index"
         )
     # query and index vectors must come from one runtime (int8 and fp32 vectors differ slightly)
-    built_rt, query_rt = built.get("runtime") or "torch-fp32", identity.get("runtime") or "torch-fp32"
+    from embeddings.runtimes import export_of, runtime_of
+
+    built_rt, query_rt = runtime_of(built), runtime_of(identity)
     if built_rt != query_rt:
         raise IndexMismatchError(
             f"index at {where} holds {built_rt} vectors but the query embedder runs {query_rt}; "
             f"set NEWSQA_EMBED_RUNTIME={built_rt} or rebuild with: newsqa index"
+        )
+    # ... and from one export of the model (two int8 exports' vectors differ slightly too)
+    built_ex, query_ex = export_of(built), export_of(identity)
+    if built_ex != query_ex:
+        raise IndexMismatchError(
+            f"index at {where} holds {built_rt} vectors from model export {built_ex} but this newsqa "
+            f"embeds questions with export {query_ex}; rebuild the index with: newsqa index"
         )
 
 

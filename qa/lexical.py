@@ -27,6 +27,7 @@ hashed into the manifest with the rest of the index.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from pathlib import Path
@@ -92,13 +93,24 @@ def split_pinyin(word: str) -> list[str] | None:
     return best[n]
 
 
-def _pinyin_of(run: str) -> list[str]:
+@functools.lru_cache(maxsize=65536)
+def _pinyin_run(run: str) -> tuple[str, ...]:
     global _pinyin
     if _pinyin is None:
         from pypinyin import lazy_pinyin
 
         _pinyin = lazy_pinyin
-    return [p.replace("ü", "v") for p in _pinyin(run)]
+    return tuple(p.replace("ü", "v") for p in _pinyin(run))
+
+
+def _pinyin_of(run: str) -> list[str]:
+    """Toneless pinyin syllables of a run of Chinese characters.
+
+    Memoized per run: a chunk repeats its article's title and overlaps its neighbours,
+    so a build converts the same runs again and again (pypinyin is pure Python). A
+    run's reading depends only on the run, so the cache never changes a token.
+    """
+    return list(_pinyin_run(run))
 
 
 def _syllable_bigrams(syls: Sequence[str]) -> list[str]:

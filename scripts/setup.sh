@@ -14,7 +14,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK=1
 # torch would pull a multi-GB CUDA build.
 python -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '2.13.0')" 2>/dev/null \
   || pip install -q torch==2.13.0
-pip install -q -e '.[dev]'
+pip install -q -e '.[dev,peer]'  # peer: the LangChain recipe that bench/compare.py (newsqa bench) runs side by side
 # llama-cpp-python runs the answer-writing LLM. It compiles from source; the default
 # native build enables AMX kernels that crash (segfault) on this machine's CPUs, so the
 # instruction sets are chosen explicitly from /proc/cpuinfo (AVX-512 and its extensions
