@@ -152,3 +152,10 @@ class RetrievalSettings:
     w_lexical: float = 1.0
     w_lexical_latin: float = 1.0
     fusion: str = field(default_factory=default_fusion)
+    # Convex fusion also adds w_coverage × the share of the question's terms (idf-weighted;
+    # for an English question its translations and names) a passage holds
+    # (``LexicalIndex.coverage``, ``fusion.add_signal``). 0 turns it off.
+    w_coverage: float = 1.5
+    # An English question's dense query also carries the Chinese its names and phrases
+    # point to in the index (``LexicalIndex.english_terms``): "Liuban Village" meets 刘坂村.
+    english_dense_terms: bool = True
