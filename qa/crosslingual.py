@@ -35,7 +35,8 @@ log = logging.getLogger(__name__)
 MAX_PHRASE = 4  # longest English phrase looked up, in words
 MAX_SENSES = 6  # a phrase with more in-corpus translations than this says little
 
-# Words that never start or end a looked-up phrase (they stay inside one: "per capita").
+# Words that never start a looked-up phrase nor are looked up alone (they may stay inside
+# one, "households in difficulty", or end one, "set up").
 _STOP = frozenset(
     "a an the of in on at to for by with from and or is are was were be been being has have had do does did "
     "what which who whom whose when where why how many much this that these those it its as into than then "
@@ -172,7 +173,7 @@ def translate_groups(
             continue
         for n in range(min(MAX_PHRASE, len(words) - i), 0, -1):
             span = words[i : i + n]
-            if span[-1] in _STOP:
+            if n == 1 and span[-1] in _STOP:  # "set up", "carry out" are looked up; "up" alone is not
                 continue
             senses = _senses(span, lex, known)
             if senses:
@@ -333,6 +334,8 @@ def known_in(vocab: dict[str, int], tokenize: Callable[[str], Iterable[str]]) ->
     @lru_cache(maxsize=65536)
     def known(word: str) -> bool:
         toks = [t for t in tokenize(word) if t]
+        if len(word) == 1 and word in toks:  # a lone character is a word of its own, never a bigram
+            return word in vocab
         return bool(toks) and all(t in vocab for t in toks)
 
     return known

@@ -387,6 +387,26 @@ _ENTRIES: dict[str, tuple[str, ...]] = {
     "light": ("灯", "照明"),
     "street light": ("路灯",),
     "big data": ("大数据",),
+    # verbs of news reports, as Chinese papers use them (CC-CEDICT gives their
+    # everyday or literary senses: "finish" → 了结, 喝光; "hold" → 占据)
+    "complete": ("完成", "完工"),
+    "finish": ("完成",),
+    "hold": ("召开", "举办", "举行"),
+    "held": ("召开", "举办", "举行"),
+    "visit": ("看望", "走访", "视察", "参观"),
+    "attend": ("参加", "出席"),
+    "launch": ("启动", "推出", "开展"),
+    "set up": ("成立", "设立", "建立"),
+    "establish": ("成立", "建立", "设立"),
+    "build": ("建设", "打造", "建成"),
+    "implement": ("实施", "落实"),
+    "carry out": ("开展", "实施"),
+    "promote": ("推进", "推动", "促进"),
+    "improve": ("提升", "提高", "改善"),
+    "win": ("获得", "荣获"),
+    "receive": ("获得", "接待", "收到"),
+    "named": ("评为", "获评", "命名"),
+    "total": ("累计", "共计", "总计"),
 }
 
 GLOSSARY: Mapping[str, tuple[str, ...]] = MappingProxyType(_ENTRIES)
