@@ -145,9 +145,10 @@ class Retriever:
         w_lex = s.w_lexical_latin if latin else s.w_lexical
         if s.fusion == "convex" and mode == "hybrid":
             fused = convex(lists, {"dense": dense_scores, "lexical": bm}, {"dense": s.w_dense, "lexical": w_lex})
-            if s.w_coverage and self.index.lexical is not None:
+            w_cov = s.w_coverage_latin if latin else s.w_coverage
+            if w_cov and self.index.lexical is not None:
                 items = [f.item for f in fused]
-                fused = add_signal(fused, dict(zip(items, self.index.lexical.coverage(question, items).tolist())), s.w_coverage)
+                fused = add_signal(fused, dict(zip(items, self.index.lexical.coverage(question, items).tolist())), w_cov)
         else:
             fused = rrf(lists, k=s.rrf_k, weights={"dense": s.w_dense, "lexical": w_lex})
         order = self._collapse([f.item for f in fused])
