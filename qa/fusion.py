@@ -1,9 +1,10 @@
-"""Reciprocal rank fusion: merge ranked lists from several retrievers, keeping each list's rank.
+"""Rank fusion: merge ranked lists from several retrievers, keeping each list's rank, and add per-item signals.
 
 RRF scores an item ``sum_r w_r / (k + rank_r)`` over the lists ``r`` that contain it
 (Cormack, Clarke and Büttcher, SIGIR 2009). It needs no score calibration between
 BM25 and cosine, which live on unrelated scales; ``k`` (60 by default) damps the
-difference between the first few ranks.
+difference between the first few ranks. ``convex`` sums min-max scaled scores instead;
+``add_signal`` adds a per-item signal (query-term coverage) to either.
 """
 
 from __future__ import annotations
@@ -94,3 +95,29 @@ def convex(
     fused = [Fused(it, total[it], ranks[it]) for it in total]
     fused.sort(key=lambda f: (-f.score, order[f.item]))
     return fused
+
+
+def add_signal(fused: Sequence[Fused], values: Mapping[Hashable, float], weight: float) -> list[Fused]:
+    """Add ``weight × value`` to each fused item's score and re-sort: a per-item signal that is not a ranked list.
+
+    Used for query-term coverage (``LexicalIndex.coverage``): the share of the
+    question's terms a passage holds says something neither BM25's sum nor the
+    cosine does (a passage naming the village *and* the reservoir beats one naming
+    the reservoir twice).
+
+    Args:
+        fused: a fused list, best first (``convex`` or ``rrf``).
+        values: item → signal value (missing items get 0); for a convex list, a value
+            in [0, 1] weighs like a list's min-max scaled score.
+        weight: how much one unit of the signal counts (0 leaves the list as it is).
+
+    Returns:
+        The items with their new scores, best first; equal scores keep the input order,
+        and each item keeps its per-list ranks.
+    """
+    if not weight:
+        return list(fused)
+    out = [Fused(f.item, f.score + weight * float(values.get(f.item, 0.0)), f.ranks) for f in fused]
+    order = {f.item: i for i, f in enumerate(fused)}
+    out.sort(key=lambda f: (-f.score, order[f.item]))
+    return out

@@ -66,6 +66,8 @@ _EN_STOP = frozenset(
     "what which who whom whose when where why how many much this that these those it its as into".split()
 )
 
+_ALL_CJK = re.compile(f"[{_CJK}]+")
+
 _jieba = None
 _pinyin = None
 
@@ -117,23 +119,46 @@ def _syllable_bigrams(syls: Sequence[str]) -> list[str]:
     return [f"p:{a}_{b}" for a, b in zip(syls, syls[1:])]
 
 
+def name_syllables(text: str) -> list[list[list[str]]]:
+    """The romanised names of a question: each name as the syllables of its words.
+
+    A name is a run of capitalised words that all spell pinyin ("Zheng Caisheng" →
+    ``[["zheng"], ["cai", "sheng"]]``); an English word ends it, and so does a
+    possessive ("Kecheng's Xu Xu" is two names).
+    """
+    return [name for name, _end in name_spans(text)]
+
+
+def name_spans(text: str) -> list[tuple[list[list[str]], int]]:
+    """``name_syllables`` with the offset where each name ends in ``text``."""
+    out: list[tuple[list[list[str]], int]] = []
+    for m in _CAPS.finditer(text):
+        name: list[list[str]] = []
+        end = m.start()
+        for w in re.finditer(r"[^ \t-]+", m.group()):
+            word = w.group()
+            possessive = word.endswith("'s")
+            parts = split_pinyin(word.lower().removesuffix("'s"))
+            if parts is None:  # an English word ends the name
+                if name:
+                    out.append((name, end))
+                name = []
+                continue
+            name.append(parts)
+            end = m.start() + w.end()
+            if possessive:
+                out.append((name, end))
+                name = []
+        if name:
+            out.append((name, end))
+    return out
+
+
 def pinyin_query_tokens(text: str) -> list[str]:
     """Pinyin bigrams of the capitalised romanised names in a question (English words never split into pinyin)."""
     out: list[str] = []
-    for m in _CAPS.finditer(text):
-        syls: list[str] = []
-        for w in re.split(r"[ \t-]+", m.group()):
-            possessive = w.endswith("'s")
-            parts = split_pinyin(w.lower().removesuffix("'s"))
-            if parts is None:  # an English word ends the name
-                out.extend(_syllable_bigrams(syls))
-                syls = []
-                continue
-            syls.extend(parts)
-            if possessive:  # "Kecheng's Xu Xu": two names
-                out.extend(_syllable_bigrams(syls))
-                syls = []
-        out.extend(_syllable_bigrams(syls))
+    for name in name_syllables(text):
+        out.extend(_syllable_bigrams([s for word in name for s in word]))
     return out
 
 
@@ -152,6 +177,12 @@ def _jieba_cut(text: str) -> list[str]:
         jieba.setLogLevel(logging.WARNING)
         _jieba = jieba
     return _jieba.lcut_for_search(text)
+
+
+def _jieba_precise(text: str) -> list[str]:
+    """jieba's precise-mode words (one segmentation, no overlapping sub-words)."""
+    _jieba_cut("")
+    return _jieba.lcut(text)
 
 
 def _bigrams(run: str) -> list[str]:
@@ -216,6 +247,9 @@ class LexicalIndex:
         self.size = size
         self.pinyin = pinyin
         self._known_fn = None
+        self._words: dict[tuple[int, str], list[tuple[str, int]]] | None = None
+        self._english: dict[str, crosslingual.EnglishTerms] = {}
+        self._docs: dict[str, np.ndarray | None] = {}
 
     @classmethod
     def build(cls, texts: Sequence[str], tokenizer: str = DEFAULT_TOKENIZER, k1: float = 1.5, b: float = 0.75,
@@ -247,22 +281,185 @@ class LexicalIndex:
         the district a whole paper covers (Qujiang, Kecheng: a quarter to a third of
         the seed chunks) points nowhere, and alone it would rank chunks by how often
         they name it. Rare names (Liuban, Anren: under 7 %) are what pinyin is for.
+
+        An English question is scored on its own tokens (numbers, pinyin names, any
+        Chinese it quotes) plus the tokens of its dictionary translations
+        (``english_terms``), each translated phrase weighing as much as one term
+        however many senses it has: an ambiguous phrase ("village": 村, 乡村) must
+        not outweigh a precise one, nor the name that says where to look.
         """
-        if is_mostly_latin(question):  # English: add dictionary translations found in this index
-            question = crosslingual.expand(question, self._known())
-        toks = tokenize(question, self.tokenizer, query=True, pinyin=self.pinyin)
-        ids = []
+        weighted = [(t, 1.0) for t in tokenize(question, self.tokenizer, query=True, pinyin=self.pinyin)]
+        if is_mostly_latin(question):
+            for _phrase, senses in self.english_terms(question).phrases:
+                w = 1.0 / len(senses)
+                for sense in senses:
+                    weighted.extend((t, w) for t in tokenize(sense, self.tokenizer))
+        ids, weights = [], []
         indptr = self.bm25.scores["indptr"]
-        for t in toks:
+        for t, w in weighted:
             i = self.bm25.vocab_dict.get(t)
             if i is None or t == "":
                 continue
             if t.startswith("p:") and (indptr[i + 1] - indptr[i]) > max(PINYIN_MAX_DF * self.size, 3):
                 continue
             ids.append(i)
+            weights.append(w)
         if not ids:
             return np.zeros(self.size, dtype=np.float32)
-        return np.asarray(self.bm25.get_scores_from_ids(ids), dtype=np.float32)
+        return self._weighted_scores(ids, weights)
+
+    def _weighted_scores(self, ids: Sequence[int], weights: Sequence[float]) -> np.ndarray:
+        """Σ weight × BM25 contribution of each token id (a repeated id counts each time, as in bm25s)."""
+        sc = self.bm25.scores
+        data, indices, indptr = sc["data"], sc["indices"], sc["indptr"]
+        out = np.zeros(self.size, dtype=np.float32)
+        for i, w in zip(ids, weights):
+            lo, hi = indptr[i], indptr[i + 1]
+            np.add.at(out, indices[lo:hi], np.float32(w) * data[lo:hi])
+        return out
+
+    def english_terms(self, question: str) -> crosslingual.EnglishTerms:
+        """The Chinese an English question points to in this index: its names spelt back, its phrases translated.
+
+        A romanised name is spelt as a whole ("Zhongyangxu" → 中央徐), else word by
+        word when it has several ("Qujiang Jinxiu" → 衢江, 锦绣); words of one syllable
+        alone are never spelt (too many characters read "xu").
+        """
+        cached = self._english.get(question)
+        if cached is not None:
+            return cached
+        words = self._chinese_words()
+        known = self._known()
+        text = normalize(question)
+        names: list[tuple[str, tuple[str, ...]]] = []
+        for name, end in name_spans(text):
+            after = re.match(r"[\s,'’s]*([A-Za-z]+)", text[end:])
+            suffixes = crosslingual.translate_terms(after.group(1), known) if after else []
+            bigram = self._has_bigram if self.tokenizer != "jieba" else None
+            flat = [s for w in name for s in w]
+            forms = crosslingual.name_forms(flat, words, suffixes, known=bigram)
+            if forms:
+                names.append(("".join(flat), tuple(forms)))
+                continue
+            for w in name if len(name) > 1 else ():
+                forms = crosslingual.name_forms(w, words, suffixes, known=bigram)
+                if forms:
+                    names.append(("".join(w), tuple(forms)))
+        phrases = crosslingual.translate_groups(question, self._known())
+        out = crosslingual.EnglishTerms(tuple(names), tuple(phrases))
+        if len(self._english) > 256:
+            self._english.clear()
+        self._english[question] = out
+        return out
+
+    def _has_bigram(self, bigram: str) -> bool:
+        return (("b:" if self.tokenizer == "both" else "") + bigram) in self.bm25.vocab_dict
+
+    def _chinese_words(self) -> dict[tuple[int, str], list[tuple[str, int]]]:
+        """The vocabulary's all-Chinese words and character bigrams with document frequencies (``crosslingual.index_words``)."""
+        if self._words is None:
+            indptr = self.bm25.scores["indptr"]
+            df: dict[str, int] = {}
+            for tok, i in self.bm25.vocab_dict.items():
+                w = tok[2:] if tok.startswith("b:") else tok
+                if tok.startswith("p:") or not w or not _ALL_CJK.fullmatch(w):
+                    continue
+                df[w] = max(df.get(w, 0), int(indptr[i + 1] - indptr[i]))
+            self._words = crosslingual.index_words(df)
+        return self._words
+
+    def query_groups(self, question: str) -> list[tuple[str, ...]]:
+        """The terms a passage should hold to answer the question, each a group of alternatives.
+
+        A Chinese question gives its words (jieba, question words removed; single
+        characters skipped, numbers kept). An English question gives its names' Chinese
+        spellings, each translated phrase's senses, its numbers and any Chinese it quotes.
+        """
+        text = normalize(question)
+        groups: list[tuple[str, ...]] = []
+        latin = is_mostly_latin(question)
+        if latin:
+            groups.extend(self.english_terms(question).groups)
+            cjk = " ".join(re.findall(f"[{_CJK}]+", text))
+            nums = [m.group(2) for m in _RUN.finditer(text.lower()) if m.group(2)]
+            groups.extend((n,) for n in nums)
+            text = cjk
+        for w in _jieba_precise(_QUERY_STOP_RE.sub(" ", text.lower())) if text else ():
+            w = w.strip()
+            if not w or not any(ch.isalnum() for ch in w) or w in _EN_STOP:
+                continue
+            if latin and not _ALL_CJK.fullmatch(w):
+                continue
+            if _ALL_CJK.fullmatch(w) and len(w) < 2:
+                continue
+            groups.append((w,))
+        seen: set[tuple[str, ...]] = set()
+        return [g for g in groups if not (g in seen or seen.add(g))]
+
+    def _term_docs(self, term: str) -> np.ndarray | None:
+        """Boolean mask of the chunks holding every token of ``term`` (its character bigrams, numbers and words); None if none can."""
+        cached = self._docs.get(term)
+        if cached is not None or term in self._docs:
+            return cached
+        if self.tokenizer == "jieba":
+            toks = [t for t in tokenize(term, "jieba") if t]
+        else:  # a lone character is a jieba word in "both" (bigrams never hold one)
+            prefix = "b:" if self.tokenizer == "both" else ""
+            toks = []
+            for m in _RUN.finditer(normalize(term).lower()):
+                cjk, num, word = m.groups()
+                if cjk:
+                    toks.extend([cjk] if len(cjk) == 1 else [prefix + g for g in _bigrams(cjk)])
+                else:
+                    toks.append(num or word)
+        sc = self.bm25.scores
+        mask: np.ndarray | None = None
+        for t in dict.fromkeys(toks):
+            i = self.bm25.vocab_dict.get(t)
+            if i is None:
+                mask = None
+                break
+            m = np.zeros(self.size, dtype=bool)
+            m[sc["indices"][sc["indptr"][i] : sc["indptr"][i + 1]]] = True
+            mask = m if mask is None else mask & m
+            if not mask.any():
+                break
+        if len(self._docs) > 4096:
+            self._docs.clear()
+        self._docs[term] = mask
+        return mask
+
+    def coverage(self, question: str, ids: Sequence[int] | None = None) -> np.ndarray:
+        """The share of the question's terms (``query_groups``) each chunk holds, in [0, 1].
+
+        A group counts as held when any of its alternatives is; groups no chunk can hold
+        (words outside the vocabulary) are left out of the share. Each group weighs its
+        BM25 idf, so holding a rare name counts more than holding the district name
+        every passage has.
+
+        Args:
+            question: the question.
+            ids: chunk ids to score (default: every chunk).
+
+        Returns:
+            One share per chunk of ``ids`` (zeros when no term can be held).
+        """
+        total = np.zeros(self.size, dtype=np.float32)
+        weight = 0.0
+        for group in self.query_groups(question):
+            held: np.ndarray | None = None
+            for alt in group:
+                m = self._term_docs(alt)
+                if m is not None:
+                    held = m if held is None else held | m
+            if held is None:
+                continue
+            df = int(held.sum())
+            w = float(np.log(1.0 + (self.size - df + 0.5) / (df + 0.5)))
+            total += w * held
+            weight += w
+        out = total / weight if weight > 0 else total
+        return out if ids is None else out[np.asarray(ids, dtype=np.int64)]
 
     def _known(self):
         if self._known_fn is None:

@@ -13,7 +13,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .errors import InputError
-from .fusion import convex, rrf
+from .fusion import add_signal, convex, rrf
 from .index import NewsIndex
 from .settings import RETRIEVERS, RetrievalSettings
 from .text import is_mostly_latin, norm
@@ -127,27 +127,35 @@ class Retriever:
         s = self.settings
         depth = max(s.depth, k * 3, k + 5)
         qv = self.embed(question) if query_vec is None else query_vec
+        latin = is_mostly_latin(question)
         lists: dict[str, list[int]] = {}
         cos: dict[int, float] = {}
         bm: dict[int, float] = {}
         if mode in ("hybrid", "dense"):
-            raw = self.dense(qv, depth, mask)
-            cos.update(raw)
+            dq = self.dense_query(question) if latin and s.english_dense_terms else question
+            raw = self.dense(qv if dq == question else self.embed(dq), depth, mask)
+            if dq == question:
+                cos.update(raw)
             lists["dense"] = self._collapse([cid for cid, _ in raw])
+            dense_scores = dict(raw)
         if mode in ("hybrid", "lexical"):
             raw = self.lexical(question, depth, mask)
             bm.update(raw)
             lists["lexical"] = self._collapse([cid for cid, _ in raw])
-        w_lex = s.w_lexical_latin if is_mostly_latin(question) else s.w_lexical
+        w_lex = s.w_lexical_latin if latin else s.w_lexical
         if s.fusion == "convex" and mode == "hybrid":
-            fused = convex(lists, {"dense": cos, "lexical": bm}, {"dense": s.w_dense, "lexical": w_lex})
+            fused = convex(lists, {"dense": dense_scores, "lexical": bm}, {"dense": s.w_dense, "lexical": w_lex})
+            w_cov = s.w_coverage_latin if latin else s.w_coverage
+            if w_cov and self.index.lexical is not None:
+                items = [f.item for f in fused]
+                fused = add_signal(fused, dict(zip(items, self.index.lexical.coverage(question, items).tolist())), w_cov)
         else:
             fused = rrf(lists, k=s.rrf_k, weights={"dense": s.w_dense, "lexical": w_lex})
         order = self._collapse([f.item for f in fused])
         by_id = {f.item: f for f in fused}
         chosen = order[:k]
         missing = [cid for cid in chosen if cid not in cos]
-        if missing:  # found by BM25 only: still report the cosine the answerer relies on
+        if missing:  # found by BM25 only, or by an expanded dense query: report the question's own cosine
             cos.update(zip(missing, self.index.cosines(qv, missing)))
         hits = []
         for rank, cid in enumerate(chosen, 1):
@@ -159,6 +167,18 @@ class Retriever:
                 lexical_score=bm.get(cid), fused_score=f.score if mode == "hybrid" else None, retriever=mode,
             ))
         return hits
+
+    def dense_query(self, question: str) -> str:
+        """The text embedded for an English question: the question, then the Chinese its words point to.
+
+        The multilingual model places an English question near Chinese passages only
+        roughly; names spelt back into Chinese (Liuban → 刘坂) and translated phrases
+        (small reservoir → 小型水库) found in this index pull it to the passages that
+        use them. Without a lexical index, or when nothing translates, the question as is.
+        """
+        lex = self.index.lexical
+        terms = lex.english_terms(question).terms() if lex is not None else []
+        return f"{question} {' '.join(terms)}" if terms else question
 
     def _collapse(self, ids: Sequence[int]) -> list[int]:
         """Drop chunks that repeat an earlier one's text or overlap an earlier chunk of the same article."""

@@ -152,3 +152,16 @@ class RetrievalSettings:
     w_lexical: float = 1.0
     w_lexical_latin: float = 1.0
     fusion: str = field(default_factory=default_fusion)
+    # Convex fusion also adds w × the idf-weighted share of the question's terms a passage
+    # holds (``LexicalIndex.coverage``, ``fusion.add_signal``; for an English question its
+    # names and translations): w_coverage_latin for English questions, w_coverage for
+    # Chinese ones; 0 turns it off. English: 1, 1.5 and 2 differ by a question or two on
+    # the twins and eval/english_heldout.jsonl. Chinese: weight 1 lifted gold hit@1 (0.850
+    # → 0.900) and DRCD dev (0.962 → 0.968, 500 questions) but cost the extractive answerer
+    # on 300 CMRC trial questions (accuracy 0.710 → 0.657: passages that repeat the
+    # question's words crowd ranks 2-5); 0.25 keeps 0.700 with gold hit@1 0.883.
+    w_coverage: float = 0.25
+    w_coverage_latin: float = 1.0
+    # An English question's dense query also carries the Chinese its names and phrases
+    # point to in the index (``LexicalIndex.english_terms``): "Liuban Village" meets 刘坂村.
+    english_dense_terms: bool = True

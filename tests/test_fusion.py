@@ -139,3 +139,52 @@ def test_convex_fusion_scales_each_list_and_keeps_ranks():
     assert next(f for f in fused if f.item == "c").ranks == {"dense": 3, "lexical": 1}
     weighted = convex(lists, scores, {"dense": 1.0, "lexical": 2.0})
     assert weighted[0].item == "c"
+
+
+# --- a per-item signal added to a fused list (query-term coverage) ---------------------------
+
+def test_add_signal_on_hand_made_lists():
+    from qa.fusion import add_signal, convex
+
+    lists = {"dense": ["a", "b", "c"], "lexical": ["c", "d"]}
+    scores = {"dense": {"a": 0.9, "b": 0.8, "c": 0.5}, "lexical": {"c": 12.0, "d": 2.0}}
+    fused = convex(lists, scores)  # a 1.0, c 1.0, b 0.75, d 0.0
+    out = add_signal(fused, {"b": 1.0, "d": 0.5}, 0.5)  # c and a get nothing
+    got = {f.item: round(f.score, 3) for f in out}
+    assert got == {"a": 1.0, "b": 1.25, "c": 1.0, "d": 0.25}
+    assert [f.item for f in out] == ["b", "a", "c", "d"]  # a before c: equal scores keep the input order
+    assert next(f for f in out if f.item == "c").ranks == {"dense": 3, "lexical": 1}  # list ranks are kept
+    assert add_signal(fused, {"b": 1.0}, 0.0) == fused  # weight 0 leaves the list alone
+    assert [f.item for f in add_signal(fused, {"d": 1.0}, 2.0)][0] == "d"  # a strong signal can lift the last item
+    assert add_signal([], {"a": 1.0}, 1.0) == []
+
+
+def test_coverage_reorders_hybrid_hits_only(small_index):
+    """w_coverage changes only the hybrid order; the hits are the same passages with the same list ranks."""
+    import dataclasses
+
+    from qa.api import get_pipeline
+    from qa.text import normalize
+
+    emb = HashingEmbedder(dim=256)
+    r = get_pipeline(small_index, embedder=emb).retriever
+    q = normalize("刘坂村共有村民多少户？")
+    base = r.settings
+    try:
+        n = r.index.size  # every passage, so both orders hold the same ones
+        r.settings = dataclasses.replace(base, w_coverage=0.0)
+        off = r.retrieve(q, n)
+        r.settings = dataclasses.replace(base, w_coverage=5.0)
+        on = r.retrieve(q, n)
+    finally:
+        r.settings = base
+    assert {h.chunk.id for h in on} == {h.chunk.id for h in off}
+    lex = r.index.lexical
+    cov = dict(zip([h.chunk.id for h in on], lex.coverage(q, [h.chunk.id for h in on])))
+    assert cov[on[0].chunk.id] == max(cov.values())  # a heavy coverage weight puts a full-coverage passage first
+    assert "刘坂村" in on[0].chunk.text or "刘坂村" in on[0].article.title
+    off_by_id = {h.chunk.id: h for h in off}
+    for h in on:
+        o = off_by_id[h.chunk.id]
+        assert (o.dense_rank, o.lexical_rank) == (h.dense_rank, h.lexical_rank)
+        assert h.fused_score == pytest.approx(o.fused_score + 5.0 * cov[h.chunk.id], abs=1e-5)

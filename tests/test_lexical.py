@@ -183,3 +183,65 @@ def test_common_pinyin_names_point_nowhere():
     lex = LexicalIndex.build(texts, "both", pinyin=True)
     assert lex.search("What happened in Qujiang?", 5) == []
     assert lex.search("Liuban Village in Qujiang", 5)[0][0] == 1
+
+
+# --- query-term coverage and weighted English queries -----------------------------------------
+
+COVER_TEXTS = [
+    "华墅乡刘坂村共有村民470余户1600余人。",
+    "刘坂村推行垃圾分类。",
+    "柯城区新新街道下辖68个小区。",
+    "今年柯城区完成4座小型水库的除险加固。",
+    "柯城区召开会议。",
+]
+
+
+def test_coverage_counts_the_share_of_question_terms_a_passage_holds():
+    lx = LexicalIndex.build(COVER_TEXTS)
+    q = "华墅乡刘坂村共有村民多少户？"
+    groups = lx.query_groups(q)
+    assert ("刘坂村",) in groups and ("村民",) in groups
+    assert not any("多少" in g for g in groups)  # question words are not terms
+    cov = lx.coverage(q)
+    assert cov.shape == (len(COVER_TEXTS),) and np.all((cov >= 0) & (cov <= 1))
+    assert cov[0] == pytest.approx(1.0)  # holds every term
+    assert 0 < cov[1] < cov[0] and cov[2] == 0 and cov[4] == 0
+    assert lx.coverage(q, [1, 0]).tolist() == pytest.approx([cov[1], cov[0]])
+    assert not lx.coverage("北京天气").any()  # no term is in the index
+
+
+def test_coverage_weighs_rare_terms_more():
+    lx = LexicalIndex.build(COVER_TEXTS)
+    cov = lx.coverage("柯城区的小型水库")
+    # 柯城区 is in three passages, 小型水库 in one: holding the rare one counts more
+    assert cov[3] == pytest.approx(1.0) and 0 < cov[2] < 0.5 and cov[2] == pytest.approx(cov[4])
+
+
+def test_coverage_of_an_english_question_uses_names_and_translations():
+    lx = LexicalIndex.build(COVER_TEXTS)
+    q = "How many small reservoirs did Kecheng reinforce?"
+    groups = lx.query_groups(q)
+    assert ("柯城",) in groups and ("小型水库",) in groups
+    cov = lx.coverage(q)
+    assert cov.argmax() == 3 and cov[3] == pytest.approx(1.0) and cov[0] == 0
+
+
+def test_weighted_scores_match_bm25s_with_unit_weights():
+    lx = LexicalIndex.build(COVER_TEXTS)
+    ids = [lx.bm25.vocab_dict[t] for t in ("b:刘坂", "刘坂村", "b:水库", "b:水库")]
+    np.testing.assert_allclose(lx._weighted_scores(ids, [1.0] * 4), lx.bm25.get_scores_from_ids(ids), rtol=1e-6)
+    half = lx._weighted_scores(ids[:1], [0.5])
+    np.testing.assert_allclose(half * 2, lx.bm25.get_scores_from_ids(ids[:1]), rtol=1e-6)
+
+
+def test_an_ambiguous_phrase_weighs_as_one_term():
+    """An English phrase with two in-index senses adds as much as one sense would, not twice as much."""
+    texts = ["村民收入增长。", "家庭收入增长，住户增加。", "刘坂村的住户和家庭。"]
+    lx = LexicalIndex.build(texts)
+    senses = dict(lx.english_terms("households of Liuban").phrases)["households"]
+    assert len(senses) >= 2
+    s = lx.scores("households of Liuban")
+    sense_ids = [lx.bm25.vocab_dict[t] for sense in senses for t in tokenize(sense, "both")]
+    unit = lx.bm25.get_scores_from_ids(sense_ids)  # every sense at full weight
+    assert s[1] == pytest.approx(unit[1] / len(senses), rel=1e-5)  # passage 1 holds both senses, no name
+    assert s.argmax() == 2  # the name and the phrase together
