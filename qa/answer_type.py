@@ -48,6 +48,16 @@ _COUNT_Q = re.compile(rf"(?:多少|(?<!哪)几)([{_COUNT_UNITS}])")
 _SAME_UNIT = {"名": "名位", "位": "名位", "人": "名位人", "个": _COUNT_UNITS}
 
 
+# "how many people / visitors / households …" in English: a head count, answered by a number
+# of people or households in the passage (1600余人, 470余户) or in an English answer ("133,686
+# users"); months and years (从1月份到10月份) do not answer it
+_EN_PEOPLE = (r"people|persons|visitors|tourists|residents|villagers|users|members|workers|employees|"
+              r"households|families|volunteers|students|patients|farmers|participants|attendees")
+_EN_COUNT_Q = re.compile(rf"\bhow many\s+(?:[a-z-]+\s+)?(?:{_EN_PEOPLE})\b", re.I)
+_EN_COUNT_A = (rf"{_NUM}\s*(?:多|余)?\s*(?:万|千|百)?\s*(?:多|余)?\s*(?:[名位人户]|人次)"
+               rf"|\d[\d,.]*\s*(?:million|thousand)?\s+(?:[a-z-]+\s+){{0,2}}(?:{_EN_PEOPLE})\b")
+
+
 def expected_type(question: str) -> AnswerType | None:
     """The answer type a question asks for, or None when it asks for nothing checkable.
 
@@ -60,6 +70,8 @@ def expected_type(question: str) -> AnswerType | None:
     for q, name, ans in _RULES:
         if q.search(question):
             return AnswerType(name, re.compile(ans, re.I))
+    if _EN_COUNT_Q.search(question):
+        return AnswerType("count:people", re.compile(_EN_COUNT_A, re.I))
     m = _COUNT_Q.search(question)
     if m:
         unit = m.group(1)

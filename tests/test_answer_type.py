@@ -21,6 +21,11 @@ from qa.answer_type import expected_type
         ("刘坂村共有多少名党员？", "count:名", "共有党员52名。", "共有村民1600余人。"),
         ("下槽桥由哪家施工单位承建？", "organisation", "由衢州市交通建设集团承建。", "由一台大型挖掘机和十多名工人施工。"),
         ("柯城是跟哪家企业联手的？", "organisation", "与浙江虎哥环境有限公司联手。", "与当地村民联手。"),
+        ("How many visitors came to the park in April?", "count:people", "4月共接待游客3000人次。",
+         "从1月份开始到10月份都是空档期,没有什么人流量。"),
+        ("How many active users does the app have?", "count:people", "It has 133,686 active users.",
+         "柯城已推广该应用场景2年。"),
+        ("How many households live in Liuban?", "count:people", "共有村民470余户。", "刘坂村位于华墅乡。"),
     ],
 )
 def test_expected_type(question, name, good, bad):
