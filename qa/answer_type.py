@@ -55,7 +55,9 @@ _EN_PEOPLE = (r"people|persons|visitors|tourists|residents|villagers|users|membe
               r"households|families|volunteers|students|patients|farmers|participants|attendees")
 _EN_COUNT_Q = re.compile(rf"\bhow many\s+(?:[a-z-]+\s+)?(?:{_EN_PEOPLE})\b", re.I)
 _EN_COUNT_A = (rf"{_NUM}\s*(?:多|余)?\s*(?:万|千|百)?\s*(?:多|余)?\s*(?:[名位人户]|人次)"
-               rf"|\d[\d,.]*\s*(?:million|thousand)?\s+(?:[a-z-]+\s+){{0,2}}(?:{_EN_PEOPLE})\b")
+               rf"|\d[\d,.]*\s*(?:million|thousand)?\s+(?:[a-z-]+\s+){{0,2}}(?:{_EN_PEOPLE})\b"
+               # a bare number is the count asked for ("133686"; grounding checks it is in a passage)
+               r"|^\s*\d[\d,.]*\s*[。.]?\s*$")
 
 
 def expected_type(question: str) -> AnswerType | None:

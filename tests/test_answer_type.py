@@ -26,6 +26,7 @@ from qa.answer_type import expected_type
         ("How many active users does the app have?", "count:people", "It has 133,686 active users.",
          "柯城已推广该应用场景2年。"),
         ("How many households live in Liuban?", "count:people", "共有村民470余户。", "刘坂村位于华墅乡。"),
+        ("How many active users are there?", "count:people", "133686", "It started in 2021 with 50 varieties."),
     ],
 )
 def test_expected_type(question, name, good, bad):
