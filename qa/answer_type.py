@@ -54,7 +54,9 @@ _SAME_UNIT = {"名": "名位", "位": "名位", "人": "名位人", "个": _COUN
 _EN_PEOPLE = (r"people|persons|visitors|tourists|residents|villagers|users|members|workers|employees|"
               r"households|families|volunteers|students|patients|farmers|participants|attendees")
 _EN_COUNT_Q = re.compile(rf"\bhow many\s+(?:[a-z-]+\s+)?(?:{_EN_PEOPLE})\b", re.I)
-_EN_COUNT_A = (rf"{_NUM}\s*(?:多|余)?\s*(?:万|千|百)?\s*(?:多|余)?\s*(?:[名位人户]|人次)"
+# a number of some unit: 470余户, 1.2万人, 十多名
+_COUNT_OF = rf"{_NUM}\s*(?:多|余)?\s*(?:万|千|百)?\s*(?:多|余)?\s*"
+_EN_COUNT_A = (rf"{_COUNT_OF}(?:[名位人户]|人次)"
                rf"|\d[\d,.]*\s*(?:million|thousand)?\s+(?:[a-z-]+\s+){{0,2}}(?:{_EN_PEOPLE})\b"
                # a bare number is the count asked for ("133686"; grounding checks it is in a passage)
                r"|^\s*\d[\d,.]*\s*[。.]?\s*$")
@@ -79,5 +81,5 @@ def expected_type(question: str) -> AnswerType | None:
         unit = m.group(1)
         # 个 is the general measure word: 多少个小区 may be answered "68个" but also "68家"
         units = _SAME_UNIT.get(unit, unit)
-        return AnswerType(f"count:{unit}", re.compile(rf"{_NUM}\s*(?:多|余)?\s*(?:万|千|百)?\s*(?:多|余)?\s*[{units}]"))
+        return AnswerType(f"count:{unit}", re.compile(rf"{_COUNT_OF}[{units}]"))
     return None
