@@ -7,6 +7,7 @@ import re
 from collections import Counter
 from typing import Iterable, Sequence
 
+from qa.numbers import quantities, strip_thousands, values
 from qa.text import norm, strip_punct
 
 _MARKER = re.compile(r"\[\d+\]")
@@ -31,9 +32,25 @@ def first_hit_rank(passages: Sequence[str], evidence: str) -> int | None:
 
 
 def answer_correct(text: str, references: Iterable[str]) -> bool:
-    """A reference string appears in the answer after normalization (width, case, spaces, punctuation)."""
+    """A reference string appears in the answer after normalization (width, case, spaces, punctuation),
+    or the reference is a quantity and the answer states the same values in the same unit
+    (七八千元 = 7,000-8,000元; ``same_quantity``)."""
     a = strip_punct(answer_text(text))
-    return any(strip_punct(r) and strip_punct(r) in a for r in references)
+    return any(strip_punct(r) and (strip_punct(r) in a or same_quantity(answer_text(text), r)) for r in references)
+
+
+def same_quantity(answer: str, reference: str) -> bool:
+    """The reference states quantities (value and unit) and the answer holds every value and unit.
+
+    Numbers written as Chinese numerals or with thousands separators are compared as
+    values (``qa.numbers``), so a correct answer is not marked wrong for its notation.
+    """
+    ref_q = quantities(strip_thousands(norm(reference)))
+    if not ref_q:
+        return False
+    a = strip_thousands(norm(answer))
+    a_vals, a_units = values(a), {u for _, u in quantities(a)}
+    return all(v in a_vals and u in a_units for v, u in ref_q)
 
 
 def char_f1(prediction: str, reference: str) -> float:

@@ -35,6 +35,9 @@ _RULES: list[tuple[re.Pattern[str], str, str]] = [
     (re.compile(r"哪一天|哪天|几月几日|几月几号|何日|什么日子|what date|which day", re.I), "date",
      rf"{_NUM}\s*月\s*{_NUM}\s*[日号]|{_NUM}\s*[日号]|\d{{4}}-\d{{1,2}}-\d{{1,2}}|(?:January|February|March|April|May|June|July|August|September|October|November|December)\s+\d"),
     (re.compile(r"多少(?:钱|现金|元|万元|亿元)|how much money", re.I), "money", rf"{_NUM}\s*(?:多|余)?\s*(?:万|亿)?\s*元|\d[\d.,]*\s*(?:yuan|RMB)"),
+    # 第几次会议 / 第几届: the answer states an ordinal (第6次), not just any number
+    (re.compile(r"第几"), "ordinal",
+     rf"第\s*{_NUM}|\b\d+(?:st|nd|rd|th)\b|\b(?:first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth)\b"),
     # 哪家施工单位 / 哪家企业: the answer names an organisation
     (re.compile(r"哪(?:一)?家|(?:什么|哪个)(?:公司|企业|单位|机构)"), "organisation",
      r"公司|集团|企业|单位|厂|机构|银行|医院|学校|中心|合作社|协会|研究院|研究所|事务所|商店|超市|店|馆|社"),

@@ -27,7 +27,7 @@ from .settings import (
 from .answer_type import expected_type
 from .extractive import REFUSAL_EN, REFUSAL_ZH, prechecks_out
 from .generate import default_generator
-from .grounding import build_messages, clean_generated, context_sentences, ground, is_refusal
+from .grounding import build_messages, clean_generated, context_sentences, ground, is_refusal, off_subject
 from .inputs import ANSWERERS, MAX_K, check_request, sanitize  # noqa: F401 - re-exported names
 from .settings import MAX_QUESTION_CHARS
 from .text import is_mostly_latin, normalize
@@ -281,12 +281,12 @@ def ask_stream(
         rq, k, query_vec=qvec, retriever=retriever, paper=paper, date_from=date_from, date_to=date_to
     )
     t2 = time.perf_counter()
-    ex_text, ex_cites, refused, diag = p.extractive.answer(rq, qvec, hits)
-    timings = {"load": t1 - t0, "retrieve": t2 - t1}
-    common = dict(question=q, hits=tuple(hits), rewritten_query=rewritten, index_generation=p.generation)
     # A question asking for an age, a year, a date, money or a count of some unit is
     # answered only by text that states one (qa/answer_type.py).
     wanted = expected_type(rq)
+    ex_text, ex_cites, refused, diag = p.extractive.answer(rq, qvec, hits, wanted)
+    timings = {"load": t1 - t0, "retrieve": t2 - t1}
+    common = dict(question=q, hits=tuple(hits), rewritten_query=rewritten, index_generation=p.generation)
     refusal_text = REFUSAL_EN if is_mostly_latin(q) else REFUSAL_ZH
     ex_typed = wanted is None or wanted.satisfied_by(ex_text)
     if gen is None and not refused and not ex_typed:
@@ -307,7 +307,7 @@ def ask_stream(
     cands = p.extractive.candidates(rq, qvec, hits)
     gs = GENERATION
     messages = build_messages(
-        rewritten or q, context_sentences(cands, gs.context_sentences, gs.context_chars, rq), gs.title_chars
+        rewritten or q, context_sentences(cands, gs.context_sentences, gs.context_chars, rq, gs.min_subject), gs.title_chars
     )
     pieces: list[str] = []
     ttft = None
@@ -323,7 +323,11 @@ def ask_stream(
         g = dataclasses.replace(g, text="", citations=(), supported=0)  # e.g. asked for an age, got no age
     timings["total"] = time.perf_counter() - t0
     if g is None or not g.citations:
-        if (raw and is_refusal(raw)) or not ex_typed or (g is not None and g.mismatched):
+        # the quoted sentence must come from an article on the question's subject too
+        ex_off = off_subject([c.article_id for c in ex_cites], rq, hits, gs.min_subject)
+        # a model refusal stands unless the quoted sentence holds nearly all the question's words
+        model_refused = bool(raw and is_refusal(raw)) and diag.get("best_lexical", 0.0) < gs.override_refusal_lexical
+        if model_refused or not ex_typed or ex_off or (g is not None and g.mismatched):
             # the model found nothing (trust the refusal), or it pinned a fact on a subject the
             # cited article does not name (the asked-for fact is not there), or neither it nor
             # the quoted sentence states what was asked: refuse and list the closest articles

@@ -195,8 +195,16 @@ class ExtractiveAnswerer:
         out.sort(key=lambda c: c.score, reverse=True)
         return out
 
-    def answer(self, question: str, qvec: np.ndarray, hits: Sequence[Hit]) -> tuple[str, tuple[Citation, ...], bool, dict]:
+    def answer(
+        self, question: str, qvec: np.ndarray, hits: Sequence[Hit], wanted: Any = None
+    ) -> tuple[str, tuple[Citation, ...], bool, dict]:
         """Answer from the hits.
+
+        Args:
+            question, qvec, hits: the (normalized) question, its vector and the retrieved hits.
+            wanted: the answer type the question asks for (``qa.answer_type.expected_type``),
+                or None. When the best sentence states it, a second sentence is quoted
+                only if it states it too (a head count needs no scene-setting sentence).
 
         Returns:
             (text with [n] markers, citations, refused, diagnostics).
@@ -215,6 +223,12 @@ class ExtractiveAnswerer:
             return (REFUSAL_EN if latin else REFUSAL_ZH), (), True, diag
         chosen = [best]
         for c in cands[1:3]:
+            if wanted is not None and wanted.satisfied_by(best.text) and not wanted.satisfied_by(c.text):
+                continue
+            # a second sentence must name the question's numbers (5月22日) that the best one names:
+            # 6月27日's meeting is another event, not a second source
+            if any(x in norm(best.text) and x not in norm(c.text) for x in qnums):
+                continue
             if c.score >= self.settings.second_ratio * best.score and c.focus >= best.focus and not _same_place(c, chosen):
                 chosen.append(c)
                 break

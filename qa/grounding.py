@@ -72,14 +72,57 @@ def _why_first(cands: Sequence[Candidate]) -> list[Candidate]:
     return first + list(cands)
 
 
+def subject_coverage(question: str, articles: Sequence[Any]) -> dict[str, float]:
+    """Share of the question's character bigrams each article (title and body) contains, by article id."""
+    qg = _bigrams(norm(question))
+    if not qg:
+        return {}
+    out: dict[str, float] = {}
+    for a in articles:
+        if a.id not in out:
+            text = norm(a.title + a.body)
+            out[a.id] = sum(g in text for g in qg) / len(qg)
+    return out
+
+
+def on_subject(cands: Sequence[Candidate], question: str, min_ratio: float) -> list[Candidate]:
+    """The candidates whose article shares at least ``min_ratio`` of the best article's share of the question's words.
+
+    A sentence can match the question's form (哪家企业 → 60多家企业入驻) in an article about
+    something else; the model then pins that article's fact on the question's subject.
+    Articles are compared with each other, not with a fixed bar, because a paraphrased
+    question shares few words with any of them. English questions are left as they are
+    (their words are not the articles' words).
+    """
+    if not cands or min_ratio <= 0 or is_mostly_latin(question):
+        return list(cands)
+    cov = subject_coverage(question, [c.hit.article for c in cands])
+    best = max(cov.values(), default=0.0)
+    if best <= 0:
+        return list(cands)
+    return [c for c in cands if cov[c.hit.article.id] >= min_ratio * best]
+
+
+def off_subject(article_ids: Sequence[str], question: str, hits: Sequence[Hit], min_ratio: float) -> bool:
+    """Whether any of these articles is off the question's subject among the hits (see ``on_subject``)."""
+    if min_ratio <= 0 or is_mostly_latin(question):
+        return False
+    cov = subject_coverage(question, [h.article for h in hits])
+    best = max(cov.values(), default=0.0)
+    return best > 0 and any(cov.get(a, 0.0) < min_ratio * best for a in article_ids)
+
+
 def context_sentences(
-    cands: Sequence[Candidate], max_sentences: int = 3, max_chars: int = 220, question: str = ""
+    cands: Sequence[Candidate], max_sentences: int = 3, max_chars: int = 220, question: str = "",
+    min_subject: float = 0.0,
 ) -> list[list[Candidate]]:
     """The best candidate sentences, grouped by article (in rank order) within a character budget.
 
     A short prompt keeps time to first token low: 2 cores read ~60 prompt tokens/s.
-    For a why-question the sentences stating a cause come first (``WHY_Q``).
+    For a why-question the sentences stating a cause come first (``WHY_Q``). With
+    ``min_subject`` only articles on the question's subject are shown (``on_subject``).
     """
+    cands = on_subject(cands, question, min_subject)
     if cands and WHY_Q.search(question):
         cands = _why_first(cands)
     picked: list[Candidate] = []
@@ -253,11 +296,13 @@ def ground(
                 return min(len(sg & (grams | qgrams)) / max(len(sg), 1), len(new & grams) / len(new))
 
             scores = [cover(pg) for pg in pgrams]
-            bare = strip_punct(norm(sent))
-            if len(bare) <= 8 and bare not in strip_punct(norm(question)):
+            bare = strip_punct(norm(strip_thousands(sent)))
+            # a bare quantity ("7,000-8,000元" for 七八千元) is as short as a word once its digits go
+            bv = values(strip_thousands(norm(sent)))  # before punctuation goes: 7000-8000 is two numbers
+            short = len(bare) <= 8 or (bool(bv) and len(re.sub(r"[\d.]+", "", bare)) <= 4)
+            if short and bare not in strip_punct(norm(question)):
                 # a bare answer ("4", "虎哥") is supported by the sentence that holds it (a number
                 # as a value: 4 is not in 84万方)
-                bv = values(bare)
                 scores = [1.0 if bare and (bv <= pf if bv else bare in strip_punct(t)) else sc
                           for sc, t, pf in zip(scores, pnorm, pfacts)]
             good = [i for i, sc in enumerate(scores) if sc >= 1.0 or (sc >= min_support / 2 and cover(wgrams[i]) >= min_support)]

@@ -119,6 +119,17 @@ class GenerationSettings:
     # cosine of 0.733; off-topic questions (weather, share prices) have support 0.
     precheck_min_lexical: float = 0.05
     precheck_min_score_latin: float = 0.70
+    # Only articles holding at least this share of the best article's share of the
+    # question's bigrams go into the prompt (``qa.grounding.on_subject``). On the gold set
+    # every cited article of a right answer is the best-covering one (ratio 1.0); the one
+    # answer pinned on another article's subject (g037, 60多家企业) cited one at 0.43.
+    min_subject: float = 0.6
+    # The model's "资料中没有相关信息" is overridden by the extractive quote when the quoted
+    # sentence covers at least this much of the question's weighted words
+    # (``best_lexical``). Gold set: unanswerable questions reach at most 0.488 (near
+    # misses naming the right place and project), answerable ones spread from 0 to 1;
+    # the one false model refusal (g056, 第6次常务会议) has 0.786.
+    override_refusal_lexical: float = 0.7
 
 
 @dataclass(frozen=True)

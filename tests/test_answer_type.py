@@ -27,6 +27,8 @@ from qa.answer_type import expected_type
          "柯城已推广该应用场景2年。"),
         ("How many households live in Liuban?", "count:people", "共有村民470余户。", "刘坂村位于华墅乡。"),
         ("How many active users are there?", "count:people", "133686", "It started in 2021 with 50 varieties."),
+        ("区十届政府召开的是第几次常务会议？", "ordinal", "召开区十届政府第6次常务会议。", "5月22日上午召开常务会议。"),
+        ("这是第几届文化节？", "ordinal", "本届是第十二届文化节。", "文化节共吸引游客2万人次。"),
     ],
 )
 def test_expected_type(question, name, good, bad):

@@ -54,6 +54,10 @@ def test_max_f1_and_exact_match():
         ("任何回答", [], False),
         ("任何回答", [""], False),  # an empty reference never matches
         ("任何回答", ["。"], False),  # nor one that is only punctuation
+        ("7,000-8,000元[1]", ["七八千元"], True),  # the same quantity in another notation
+        ("月收入约7000元", ["七八千元"], False),  # one of the two values only
+        ("7000-8000人", ["七八千元"], False),  # same values, other unit
+        ("两万余人", ["20000人"], True),
     ],
 )
 def test_answer_correct(text, refs, expected):
