@@ -225,9 +225,10 @@ class ExtractiveAnswerer:
         for c in cands[1:3]:
             if wanted is not None and wanted.satisfied_by(best.text) and not wanted.satisfied_by(c.text):
                 continue
-            # a second sentence must name the question's numbers (5月22日) that the best one names:
-            # 6月27日's meeting is another event, not a second source
-            if any(x in norm(best.text) and x not in norm(c.text) for x in qnums):
+            # a second sentence from another article must name the question's numbers (5月22日)
+            # that the best one names: 6月27日's meeting is another event, not a second source
+            # (in the same article the date set by the best sentence still holds)
+            if c.hit.article.id != best.hit.article.id and any(x in norm(best.text) and x not in norm(c.text) for x in qnums):
                 continue
             if c.score >= self.settings.second_ratio * best.score and c.focus >= best.focus and not _same_place(c, chosen):
                 chosen.append(c)

@@ -1,0 +1,134 @@
+"""Answers stay on the question's subject: the prompt, the extractive fallback and the model's refusals."""
+
+from __future__ import annotations
+
+import pytest
+
+from qa import ask
+from qa.answer_type import expected_type
+from qa.extractive import Candidate
+from qa.grounding import context_sentences, ground, off_subject, on_subject, subject_coverage
+from qa.index import load_index
+from qa.types import Hit
+
+# a paraphrase of the 虎哥 question (g037): "哪家企业" also matches 60多家企业入驻 in the live-streaming article
+Q_HUGE = "柯城把上门收废品的模式搬到农村试点时，是跟哪家企业联手的？"
+
+
+def _cands(small_index, *needles):
+    """One candidate per needle: the sentence holding it, in the order given (rank 1 first)."""
+    idx = load_index(small_index)
+    out = []
+    for r, n in enumerate(needles, 1):
+        c = next(c for c in idx.chunks if n in c.text)
+        s = c.text.index(n)
+        start = max(c.text.rfind(p, 0, s) for p in "。！？") + 1
+        end = min((i for i in (c.text.find(p, s) for p in "。！？") if i >= 0), default=len(c.text)) + 1
+        out.append(Candidate(Hit(c, idx.articles[c.article_id], 0.9 - r / 100, r), start, end, 0.5, 0.9, 1.0 - r / 10))
+    return out
+
+
+def test_subject_coverage_prefers_the_article_naming_the_question_words(small_index):
+    cands = _cands(small_index, "共吸引60多家企业入驻", "浙江虎哥环境有限公司合作")
+    cov = subject_coverage(Q_HUGE, [c.hit.article for c in cands])
+    live, waste = (cov[c.hit.article.id] for c in cands)
+    assert waste > live > 0
+
+
+def test_off_subject_articles_are_left_out_of_the_prompt(small_index):
+    cands = _cands(small_index, "共吸引60多家企业入驻", "浙江虎哥环境有限公司合作")
+    kept = on_subject(cands, Q_HUGE, 0.6)
+    assert [c.hit.article.id for c in kept] == [cands[1].hit.article.id]
+    groups = context_sentences(cands, 3, 400, Q_HUGE, min_subject=0.6)
+    text = "".join(c.text for g in groups for c in g)
+    assert "虎哥" in text and "60多家企业" not in text
+    # without the filter the rank-1 sentence from the other article goes in first
+    assert "60多家企业" in "".join(c.text for g in context_sentences(cands, 3, 400, Q_HUGE) for c in g)
+
+
+def test_subject_filter_leaves_english_questions_and_zero_ratio_alone(small_index):
+    cands = _cands(small_index, "共吸引60多家企业入驻", "浙江虎哥环境有限公司合作")
+    assert on_subject(cands, "Which company did Kecheng team up with?", 0.6) == cands
+    assert on_subject(cands, Q_HUGE, 0.0) == cands
+
+
+def test_off_subject_names_the_quote_from_another_articles_subject(small_index):
+    cands = _cands(small_index, "共吸引60多家企业入驻", "浙江虎哥环境有限公司合作")
+    hits = [c.hit for c in cands]
+    live, waste = (c.hit.article.id for c in cands)
+    assert off_subject([live], Q_HUGE, hits, 0.6)
+    assert not off_subject([waste], Q_HUGE, hits, 0.6)
+    assert not off_subject([live], Q_HUGE, hits, 0.0)
+
+
+class Reply:
+    def __init__(self, reply: str) -> None:
+        self.reply, self.name, self.calls = reply, "scripted", 0
+
+    def stream(self, messages, *, max_tokens=160, temperature=0.0):
+        self.calls += 1
+        yield self.reply
+
+
+def test_a_model_refusal_gives_way_to_a_quote_holding_the_whole_question(small_index, hashing_embedder):
+    q = "5月22日召开的柯城区十届政府常务会议是第几次常务会议？"
+    gen = Reply("资料中没有相关信息。")
+    a = ask(q, index=small_index, embedder=hashing_embedder, generator=gen)
+    assert gen.calls == 1
+    assert not a.refused and a.answerer == "extractive"
+    assert "第6次" in a.citations[0].quote
+    # 6月27日's meeting (第9次) also matches the question's words, but not its date
+    assert len(a.citations) == 1
+
+
+def test_a_model_refusal_of_a_near_miss_question_stands(small_index, hashing_embedder):
+    # the article says 铜鼎 was won, and what a 银鼎 takes: the question's words are there, the answer is not
+    gen = Reply("资料中没有相关信息。")
+    a = ask("衢江区是哪一年获得“神农鼎·银鼎”的？", index=small_index, embedder=hashing_embedder, generator=gen)
+    assert a.refused and not a.citations
+
+
+def test_a_bare_quantity_in_another_notation_is_supported_by_value(small_index):
+    idx = load_index(small_index)
+    c = next(c for c in idx.chunks if "七八千元" in c.text)
+    hits = [Hit(c, idx.articles[c.article_id], 0.9, 1)]
+    q = "How much does Chen Longxing earn per month on average?"
+    g = ground("7,000-8,000元", hits, question=q)
+    assert g.supported == 1 and "七八千元" in g.citations[0].quote
+    assert ground("7,000-9,000元", hits, question=q).supported == 0  # 9000 is in no passage
+    assert ground("7,000-8,000吨", hits, question=q).supported == 0  # nor 8000吨
+
+
+def test_a_typed_quote_does_not_add_an_untyped_sentence(small_index, hashing_embedder, monkeypatch):
+    import dataclasses
+
+    from qa.api import get_pipeline
+
+    p = get_pipeline(small_index, embedder=hashing_embedder)
+    q = "陈龙兴平均一个月收入多少钱？"
+    typed, scene = _cands(small_index, "平均一个月七八千元", "浙江恩派宠物用品有限公司内一派繁忙景象")
+    scene = dataclasses.replace(scene, score=typed.score * 0.99)  # close enough to be quoted too
+    monkeypatch.setattr(p.extractive, "candidates", lambda *a, **k: [typed, scene])
+    hits = [typed.hit, scene.hit]
+    qvec = p.retriever.embed(q)
+    _, two, refused, _ = p.extractive.answer(q, qvec, hits)
+    assert not refused and len(two) == 2  # untyped: the close second sentence is quoted as well
+    _, one, _, _ = p.extractive.answer(q, qvec, hits, expected_type(q))
+    assert [c.quote for c in one] == [two[0].quote] and "七八千元" in one[0].quote
+
+
+def test_a_second_quote_from_another_article_must_name_the_questions_date(small_index, hashing_embedder, monkeypatch):
+    import dataclasses
+
+    from qa.api import get_pipeline
+
+    p = get_pipeline(small_index, embedder=hashing_embedder)
+    q = "1月12日居亚平来柯城视察时，陪同的区长是谁？"
+    scene, mayor, other = _cands(small_index, "市人大常委会原主任居亚平一行来我区视察", "区长蒋国强", "胡益峰主持召开区十届政府第9次常务会议")
+    assert scene.hit.article.id == mayor.hit.article.id != other.hit.article.id
+    close = lambda c: dataclasses.replace(c, score=scene.score * 0.99)  # noqa: E731
+    qvec = p.retriever.embed(q)
+    for second, quoted in ((mayor, 2), (other, 1)):
+        monkeypatch.setattr(p.extractive, "candidates", lambda *a, s=second, **k: [scene, close(s)])
+        _, cites, refused, _ = p.extractive.answer(q, qvec, [scene.hit, second.hit])
+        assert not refused and len(cites) == quoted, second.text
