@@ -14,6 +14,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from .text import normalize
+
 _NUM = r"(?:\d+(?:\.\d+)?|[一二两三四五六七八九十百千万]+)"
 
 
@@ -25,7 +27,8 @@ class AnswerType:
     pattern: re.Pattern[str]
 
     def satisfied_by(self, text: str) -> bool:
-        return bool(self.pattern.search(text))
+        """Whether the text states this type (compared in the retrieval form: 470余戶 states 户)."""
+        return bool(self.pattern.search(normalize(text)))
 
 
 # (question pattern, type name, answer pattern); the first match wins
@@ -69,11 +72,12 @@ def expected_type(question: str) -> AnswerType | None:
     """The answer type a question asks for, or None when it asks for nothing checkable.
 
     Args:
-        question: the question in its retrieval form (simplified Chinese, half-width).
+        question: the question (compared in its retrieval form: simplified Chinese, half-width).
 
     Returns:
         An ``AnswerType``, or None.
     """
+    question = normalize(question)  # 多少戶 asks for 户
     for q, name, ans in _RULES:
         if q.search(question):
             return AnswerType(name, re.compile(ans, re.I))

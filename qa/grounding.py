@@ -18,7 +18,7 @@ import numpy as np
 
 from .extractive import BACK_REF, WHY_Q, Candidate
 from .numbers import quantities, strip_thousands, values
-from .text import is_mostly_latin, norm, sentences, strip_punct
+from .text import is_mostly_latin, norm, normalize, sentences, strip_punct
 from .types import Citation, Hit
 
 SYSTEM_ZH = (
@@ -257,11 +257,13 @@ def ground(
     # A sentence and its neighbours in the article: 该工程 / 届时 / 为此 lean on the sentence
     # before, so words of an answer may come from there; its numbers may not.
     spans: dict[str, list[tuple[int, int]]] = {}
-    wgrams = [
-        pg | _bigrams(_neighbours(h.article.body, spans.setdefault(h.article.id, sentences(h.article.body)),
-                                  h.chunk.start + s, h.chunk.start + e))
-        for (h, s, e), pg in zip(passage, pgrams)
+    ntexts = [
+        _neighbours(h.article.body, spans.setdefault(h.article.id, sentences(h.article.body)), h.chunk.start + s, h.chunk.start + e)
+        for h, s, e in passage
     ]
+    wgrams = [pg | _bigrams(nt) for pg, nt in zip(pgrams, ntexts)]
+    nfacts: list[set[str]] | None = None  # the neighbours' numbers, computed when an answer states one
+    nnorm: list[str] = []
     pfacts = [values(t) | {f"{v}{u}" for v, u in quantities(t)} for t in ptexts]
     pnorm = [norm(t) for t in ptexts]
     # the prompt shows each article's date: an answer may state it
@@ -275,6 +277,7 @@ def ground(
     numbers: dict[tuple[str, int], int] = {}
     supported = mismatched = 0
     qgrams = _bigrams(question) if question else set()
+    qnorm = norm(question)
     for sent in answer_sents:
         if _INSTRUCTION.search(sent):
             continue  # an instruction (copied from an article, or a leaked prompt) is data, never an answer
@@ -308,7 +311,7 @@ def ground(
             good = [i for i, sc in enumerate(scores) if sc >= 1.0 or (sc >= min_support / 2 and cover(wgrams[i]) >= min_support)]
         # the numbers an answer states (with their units) and its quoted phrases must be in a
         # retrieved passage, as digits or as Chinese numerals (七八千 = 7000-8000)
-        plain = strip_thousands(sent)
+        plain = strip_thousands(normalize(sent))  # 470余戶 (traditional, as the question was asked) is 470余户
         nums = set(_NUM.findall(plain)) | {v for v, _ in quantities(plain)}
         qty = quantities(plain)
         quotes = {norm(q) for q in _QUOTED.findall(sent)}
@@ -316,6 +319,26 @@ def ground(
                 or any(q not in all_text for q in quotes):
             continue
         facts = nums | {f"{v}{u}" for v, u in qty} | quotes
+        if facts:
+            # The cited sentence (with its neighbours) must state the answer's numbers and quotes:
+            # "30 minutes" is not supported by a sentence about 半个多小时 because 30来分钟 is
+            # elsewhere in the passages. When no sentence supporting the wording holds them,
+            # one that holds them and half-supports the wording is cited; else the sentence goes.
+            own = [f for f in facts if f not in qnorm]  # numbers and quotes restated from the question are given
+
+            def holds(i: int) -> bool:
+                return all(f in pfacts[i] or f in nfacts[i] or f in pnorm[i] or f in nnorm[i] for f in own)
+
+            if nfacts is None:
+                nfacts = [values(t) | {f"{v}{u}" for v, u in quantities(t)} for t in ntexts]
+                nnorm = [norm(t) for t in ntexts]
+            holders = [i for i in good if holds(i)]
+            if not holders:
+                bar = min_dense - 0.05 if latin and embedder is not None else min_support / 2
+                holders = [i for i, sc in enumerate(scores) if sc >= bar and holds(i)]
+            if not holders:
+                continue
+            good = holders
         # cite the sentence that states the facts: among the sentences that support the
         # wording, prefer the one holding most of the numbers and quotes
         best = max(good, key=lambda i: (sum(f in pfacts[i] for f in facts) + sum(q in pnorm[i] for q in quotes), scores[i]))

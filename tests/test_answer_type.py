@@ -29,6 +29,7 @@ from qa.answer_type import expected_type
         ("How many active users are there?", "count:people", "133686", "It started in 2021 with 50 varieties."),
         ("区十届政府召开的是第几次常务会议？", "ordinal", "召开区十届政府第6次常务会议。", "5月22日上午召开常务会议。"),
         ("这是第几届文化节？", "ordinal", "本届是第十二届文化节。", "文化节共吸引游客2万人次。"),
+        ("劉坂村共有村民多少戶？", "count:户", "470余戶", "共有村民1600餘人。"),  # traditional question and answer
     ],
 )
 def test_expected_type(question, name, good, bad):

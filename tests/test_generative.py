@@ -173,6 +173,11 @@ def test_a_bare_answer_is_cited_from_the_sentence_holding_it(small_index):
     g = ground("470余户", hits, question="刘坂村共有村民多少户？")
     assert g.supported == 1 and "470余户" in g.citations[0].quote
     assert ground("刘坂村", hits, question="刘坂村共有村民多少户？").supported == 0  # restates the question
+    # an answer in traditional characters (the question was asked in them): 戶 is 户
+    t = ground("470余戶", hits, question="刘坂村共有村民多少户？")
+    assert t.supported == 1 and "470余户" in t.citations[0].quote
+    assert ground("480余戶", hits, question="刘坂村共有村民多少户？").supported == 0
+    assert ground("470餘人", hits, question="刘坂村共有村民多少户？").supported == 0  # 470 with the wrong unit
 
 
 def test_why_question_puts_the_cause_in_the_prompt(small_index, hashing_embedder):
