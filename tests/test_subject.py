@@ -132,3 +132,35 @@ def test_a_second_quote_from_another_article_must_name_the_questions_date(small_
         monkeypatch.setattr(p.extractive, "candidates", lambda *a, s=second, **k: [scene, close(s)])
         _, cites, refused, _ = p.extractive.answer(q, qvec, [scene.hit, second.hit])
         assert not refused and len(cites) == quoted, second.text
+
+
+class _Directed:
+    """An embedder whose passage cosines are set by the test: 1.0 for sentences holding ``top``, ``other`` for the rest."""
+
+    def __init__(self, top: str, other: float) -> None:
+        self.top, self.other = top, other
+
+    def embed_passages(self, texts):
+        import numpy as np
+
+        rest = [self.other, (1 - self.other**2) ** 0.5]
+        return np.array([[1.0, 0.0] if self.top in t else rest for t in texts], dtype=np.float32)
+
+    def embed_queries(self, texts):
+        import numpy as np
+
+        return np.array([[1.0, 0.0]] * len(texts), dtype=np.float32)
+
+
+@pytest.mark.parametrize("other, cited", [(0.8, "30来分钟"), (0.5, None)])
+def test_a_number_is_cited_from_the_sentence_stating_it_or_not_at_all(small_index, other, cited):
+    idx = load_index(small_index)
+    c = next(c for c in idx.chunks if "30来分钟" in c.text and "半个多小时" in c.text)
+    hits = [Hit(c, idx.articles[c.article_id], 0.9, 1)]
+    q = "After Ms. Yao reported a broken stairwell light, how soon did the electrician arrive?"
+    # the wording matches the 半个多小时 sentence best; "30" is only in another sentence
+    g = ground("The electrician arrived in 30 minutes.", hits, embedder=_Directed("半个多小时", other), question=q)
+    if cited is None:
+        assert g.supported == 0  # no sentence that half-supports the wording states 30
+    else:
+        assert g.supported == 1 and cited in g.citations[0].quote and "半个多小时" not in g.citations[0].quote
