@@ -284,7 +284,13 @@ def ask_stream(
     # A question asking for an age, a year, a date, money or a count of some unit is
     # answered only by text that states one (qa/answer_type.py).
     wanted = expected_type(rq)
-    ex_text, ex_cites, refused, diag = p.extractive.answer(rq, qvec, hits, wanted)
+    # An English question's sentences are scored with the Chinese its words point to (the
+    # expanded query retrieval used): on 48 English questions the evidence sentence comes
+    # first for 39 instead of 29, and within the prompt's three for 46 instead of 41.
+    latin = is_mostly_latin(rq)
+    cq = p.retriever.dense_query(rq) if latin and p.retriever.settings.english_dense_terms else rq
+    cvec = qvec if cq == rq else p.retriever.embed(cq)
+    ex_text, ex_cites, refused, diag = p.extractive.answer(cq, cvec, hits, wanted, latin)
     timings = {"load": t1 - t0, "retrieve": t2 - t1}
     common = dict(question=q, hits=tuple(hits), rewritten_query=rewritten, index_generation=p.generation)
     refusal_text = REFUSAL_EN if is_mostly_latin(q) else REFUSAL_ZH
@@ -304,10 +310,10 @@ def ask_stream(
         yield ex_text
         yield Answer(text=ex_text, refused=refused, citations=ex_cites, answerer="extractive", timings=timings, **common)
         return
-    cands = p.extractive.candidates(rq, qvec, hits)
+    cands = p.extractive.candidates(cq, cvec, hits, latin)
     gs = GENERATION
     messages = build_messages(
-        rewritten or q, context_sentences(cands, gs.context_sentences, gs.context_chars, rq, gs.min_subject), gs.title_chars
+        rewritten or q, context_sentences(cands, gs.context_sentences, gs.context_chars, rq, gs.min_subject, cq), gs.title_chars
     )
     pieces: list[str] = []
     ttft = None
@@ -324,7 +330,7 @@ def ask_stream(
     timings["total"] = time.perf_counter() - t0
     if g is None or not g.citations:
         # the quoted sentence must come from an article on the question's subject too
-        ex_off = off_subject([c.article_id for c in ex_cites], rq, hits, gs.min_subject)
+        ex_off = off_subject([c.article_id for c in ex_cites], cq, hits, gs.min_subject)
         # a model refusal stands unless the quoted sentence holds nearly all the question's words
         model_refused = bool(raw and is_refusal(raw)) and diag.get("best_lexical", 0.0) < gs.override_refusal_lexical
         if model_refused or not ex_typed or ex_off or (g is not None and g.mismatched):

@@ -142,14 +142,19 @@ class ExtractiveAnswerer:
                 self._vec_cache.clear()
         return np.vstack([self._vec_cache[t] for t in texts])
 
-    def candidates(self, question: str, qvec: np.ndarray, hits: Sequence[Hit]) -> list[Candidate]:
+    def candidates(self, question: str, qvec: np.ndarray, hits: Sequence[Hit], latin: bool | None = None) -> list[Candidate]:
         """All sentences of the hits, scored and sorted best first.
 
         Lexical support weighs each question gram by its global IDF times a local IDF
         over the candidate sentences: the topic words every candidate shares (the
         bridge's name) count less than the words that single out the answer (总投资).
+
+        Args:
+            question, qvec, hits: the question (for an English one, with the Chinese
+                terms its words point to appended: ``Retriever.dense_query``), its vector, the hits.
+            latin: whether the question as asked is in a Latin script (default: judged from ``question``).
         """
-        latin = is_mostly_latin(question)
+        latin = is_mostly_latin(question) if latin is None else latin
         focus = focus_grams(question)
         qgrams = question_grams(question) | focus
         numeric = bool(_NUMERIC_Q.search(question))
@@ -196,7 +201,7 @@ class ExtractiveAnswerer:
         return out
 
     def answer(
-        self, question: str, qvec: np.ndarray, hits: Sequence[Hit], wanted: Any = None
+        self, question: str, qvec: np.ndarray, hits: Sequence[Hit], wanted: Any = None, latin: bool | None = None
     ) -> tuple[str, tuple[Citation, ...], bool, dict]:
         """Answer from the hits.
 
@@ -205,12 +210,13 @@ class ExtractiveAnswerer:
             wanted: the answer type the question asks for (``qa.answer_type.expected_type``),
                 or None. When the best sentence states it, a second sentence is quoted
                 only if it states it too (a head count needs no scene-setting sentence).
+            latin: whether the question as asked is in a Latin script (default: judged from ``question``).
 
         Returns:
             (text with [n] markers, citations, refused, diagnostics).
         """
-        cands = self.candidates(question, qvec, hits) if hits else []
-        latin = is_mostly_latin(question)
+        latin = is_mostly_latin(question) if latin is None else latin
+        cands = self.candidates(question, qvec, hits, latin) if hits else []
         diag: dict[str, float] = {"top_score": hits[0].score if hits else 0.0}
         if not cands:
             return (REFUSAL_EN if latin else REFUSAL_ZH), (), True, diag

@@ -72,9 +72,18 @@ def _why_first(cands: Sequence[Candidate]) -> list[Candidate]:
     return first + list(cands)
 
 
+_CJK = re.compile(r"[\u3400-\u9fff]+")
+
+
+def _subject_text(question: str) -> str:
+    """The words that name a question's subject: for an English question (with the Chinese
+    its words point to appended, ``Retriever.dense_query``) only the Chinese."""
+    return " ".join(_CJK.findall(question)) if is_mostly_latin(question) else question
+
+
 def subject_coverage(question: str, articles: Sequence[Any]) -> dict[str, float]:
     """Share of the question's character bigrams each article (title and body) contains, by article id."""
-    qg = _bigrams(norm(question))
+    qg = _bigrams(norm(_subject_text(question)))
     if not qg:
         return {}
     out: dict[str, float] = {}
@@ -92,9 +101,10 @@ def on_subject(cands: Sequence[Candidate], question: str, min_ratio: float) -> l
     something else; the model then pins that article's fact on the question's subject.
     Articles are compared with each other, not with a fixed bar, because a paraphrased
     question shares few words with any of them. English questions are left as they are
-    (their words are not the articles' words).
+    An English question is judged by the Chinese appended to it, and left as it is
+    when it has none (its words are not the articles' words).
     """
-    if not cands or min_ratio <= 0 or is_mostly_latin(question):
+    if not cands or min_ratio <= 0 or not _subject_text(question).strip():
         return list(cands)
     cov = subject_coverage(question, [c.hit.article for c in cands])
     best = max(cov.values(), default=0.0)
@@ -105,7 +115,7 @@ def on_subject(cands: Sequence[Candidate], question: str, min_ratio: float) -> l
 
 def off_subject(article_ids: Sequence[str], question: str, hits: Sequence[Hit], min_ratio: float) -> bool:
     """Whether any of these articles is off the question's subject among the hits (see ``on_subject``)."""
-    if min_ratio <= 0 or is_mostly_latin(question):
+    if min_ratio <= 0 or not _subject_text(question).strip():
         return False
     cov = subject_coverage(question, [h.article for h in hits])
     best = max(cov.values(), default=0.0)
@@ -114,15 +124,16 @@ def off_subject(article_ids: Sequence[str], question: str, hits: Sequence[Hit], 
 
 def context_sentences(
     cands: Sequence[Candidate], max_sentences: int = 3, max_chars: int = 220, question: str = "",
-    min_subject: float = 0.0,
+    min_subject: float = 0.0, subject: str | None = None,
 ) -> list[list[Candidate]]:
     """The best candidate sentences, grouped by article (in rank order) within a character budget.
 
     A short prompt keeps time to first token low: 2 cores read ~60 prompt tokens/s.
     For a why-question the sentences stating a cause come first (``WHY_Q``). With
-    ``min_subject`` only articles on the question's subject are shown (``on_subject``).
+    ``min_subject`` only articles on the question's subject are shown (``on_subject``),
+    judged from ``subject`` (default: the question; for an English one, its expanded form).
     """
-    cands = on_subject(cands, question, min_subject)
+    cands = on_subject(cands, subject or question, min_subject)
     if cands and WHY_Q.search(question):
         cands = _why_first(cands)
     picked: list[Candidate] = []

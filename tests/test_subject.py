@@ -164,3 +164,27 @@ def test_a_number_is_cited_from_the_sentence_stating_it_or_not_at_all(small_inde
         assert g.supported == 0  # no sentence that half-supports the wording states 30
     else:
         assert g.supported == 1 and cited in g.citations[0].quote and "半个多小时" not in g.citations[0].quote
+
+
+def test_english_question_sentences_are_scored_with_their_chinese_terms(small_index, hashing_embedder):
+    from qa.api import get_pipeline
+
+    p = get_pipeline(small_index, embedder=hashing_embedder)
+    q = "How many households live in Liuban Village?"
+    hits = p.retriever.retrieve(q, 5)
+    dq = q + " 刘坂村 村民 户"  # what Retriever.dense_query appends, spelt out
+    plain = p.extractive.candidates(q, p.retriever.embed(q), hits, True)
+    expanded = p.extractive.candidates(dq, p.retriever.embed(dq), hits, True)
+    assert max(c.lexical for c in plain) == 0.0  # English words are in no Chinese sentence
+    top = max(expanded, key=lambda c: c.lexical)
+    assert top.lexical > 0 and "刘坂村" in top.text
+
+
+def test_an_english_question_is_kept_on_subject_by_its_chinese_terms(small_index):
+    cands = _cands(small_index, "共吸引60多家企业入驻", "浙江虎哥环境有限公司合作")
+    en = "Which company did Kecheng team up with to pilot doorstep recycling in villages?"
+    expanded = en + " 柯城 上门回收 回收 试点 村 企业 公司"  # what Retriever.dense_query appends
+    kept = on_subject(cands, expanded, 0.6)
+    assert [c.hit.article.id for c in kept] == [cands[1].hit.article.id]
+    groups = context_sentences(cands, 3, 400, en, min_subject=0.6, subject=expanded)
+    assert "60多家企业" not in "".join(c.text for g in groups for c in g)
