@@ -332,7 +332,8 @@ def ask_stream(
         # the quoted sentence must come from an article on the question's subject too
         ex_off = off_subject([c.article_id for c in ex_cites], cq, hits, gs.min_subject)
         # a model refusal stands unless the quoted sentence holds nearly all the question's words
-        model_refused = bool(raw and is_refusal(raw)) and diag.get("best_lexical", 0.0) < gs.override_refusal_lexical
+        # (Chinese questions only: the bound was set on them, not on English questions' translated terms)
+        model_refused = bool(raw and is_refusal(raw)) and (latin or diag.get("best_lexical", 0.0) < gs.override_refusal_lexical)
         if model_refused or not ex_typed or ex_off or (g is not None and g.mismatched):
             # the model found nothing (trust the refusal), or it pinned a fact on a subject the
             # cited article does not name (the asked-for fact is not there), or neither it nor

@@ -128,7 +128,7 @@ class GenerationSettings:
     # sentence covers at least this much of the question's weighted words
     # (``best_lexical``). Gold set: unanswerable questions reach at most 0.488 (near
     # misses naming the right place and project), answerable ones spread from 0 to 1;
-    # the one false model refusal (g056, 第6次常务会议) has 0.786.
+    # the one false model refusal (g056, 第6次常务会议) has 0.786. Chinese questions only.
     override_refusal_lexical: float = 0.7
 
 
