@@ -49,8 +49,16 @@ def same_quantity(answer: str, reference: str) -> bool:
     if not ref_q:
         return False
     a = strip_thousands(norm(answer))
-    a_vals, a_units = values(a), {u for _, u in quantities(a)}
+    a_vals = values(a)
+    a_units = {u for _, u in quantities(a)} | {_EN_UNITS[w] for w in _EN_QTY.findall(a)}
     return all(v in a_vals and u in a_units for v, u in ref_q)
+
+
+# English unit words an answer to an English question uses, as the Chinese unit a reference
+# states ("49 mu" = 49亩, "6 households" = 6户); a number must come right before the word
+_EN_UNITS = {"mu": "亩", "household": "户", "households": "户", "ton": "吨", "tons": "吨", "tonnes": "吨",
+             "meter": "米", "meters": "米", "metres": "米", "yuan": "元", "people": "人", "persons": "人"}
+_EN_QTY = re.compile(r"\d\s*(" + "|".join(sorted(_EN_UNITS, key=len, reverse=True)) + r")\b")
 
 
 def char_f1(prediction: str, reference: str) -> float:

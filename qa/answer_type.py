@@ -68,6 +68,15 @@ _EN_COUNT_A = (rf"{_COUNT_OF}(?:[名位人户]|人次)"
                r"|^\s*\d[\d,.]*\s*[。.]?\s*$")
 
 
+# "how many mu / tons / square meters …" in English: a measure, stated with its Chinese unit in
+# the passage (49亩), with the English one in an answer ("49 mu"), or as a bare number
+_EN_MEASURES = (
+    ("亩", r"mu"), ("吨", r"tons?|tonnes?"), ("平方米|㎡", r"square (?:meters|metres)|m2"),
+    ("公里|千米", r"kilometers|kilometres|km"), ("米", r"meters|metres"),
+)
+_EN_MEASURE_Q = [(zh, en, re.compile(rf"\bhow many\s+(?:{en})\b", re.I)) for zh, en in _EN_MEASURES]
+
+
 def expected_type(question: str) -> AnswerType | None:
     """The answer type a question asks for, or None when it asks for nothing checkable.
 
@@ -83,6 +92,11 @@ def expected_type(question: str) -> AnswerType | None:
             return AnswerType(name, re.compile(ans, re.I))
     if _EN_COUNT_Q.search(question):
         return AnswerType("count:people", re.compile(_EN_COUNT_A, re.I))
+    for zh, en, q in _EN_MEASURE_Q:
+        if q.search(question):
+            unit = zh.split("|")[0]
+            return AnswerType(f"count:{unit}", re.compile(
+                rf"{_COUNT_OF}(?:{zh})|\d[\d,.]*\s*(?:{en})\b|^\s*\d[\d,.]*\s*[。.]?\s*$", re.I))
     m = _COUNT_Q.search(question)
     if m:
         unit = m.group(1)

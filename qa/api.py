@@ -329,8 +329,13 @@ def ask_stream(
         g = dataclasses.replace(g, text="", citations=(), supported=0)  # e.g. asked for an age, got no age
     timings["total"] = time.perf_counter() - t0
     if g is None or not g.citations:
-        # the quoted sentence must come from an article on the question's subject too
-        ex_off = off_subject([c.article_id for c in ex_cites], cq, hits, gs.min_subject)
+        # the quoted sentences must come from articles on the question's subject too: off-subject
+        # ones are left out, and with none left it is a refusal
+        on = [c for c in ex_cites if not off_subject([c.article_id], cq, hits, gs.min_subject)]
+        if on and len(on) < len(ex_cites):
+            on = [dataclasses.replace(c, n=i) for i, c in enumerate(on, 1)]
+            ex_text, ex_cites = "".join(f"{c.quote}[{c.n}]" for c in on), tuple(on)
+        ex_off = bool(ex_cites) and not on
         # a model refusal stands unless the quoted sentence holds nearly all the question's words
         # (Chinese questions only: the bound was set on them, not on English questions' translated terms)
         model_refused = bool(raw and is_refusal(raw)) and (latin or diag.get("best_lexical", 0.0) < gs.override_refusal_lexical)

@@ -72,6 +72,7 @@ def _why_first(cands: Sequence[Candidate]) -> list[Candidate]:
     return first + list(cands)
 
 
+_LATIN_WORD = re.compile(r"[A-Za-z]+")
 _CJK = re.compile(r"[\u3400-\u9fff]+")
 
 
@@ -300,6 +301,11 @@ def ground(
                 pvecs = embedder.embed_passages(ptexts)
             scores = [float(x) for x in pvecs @ embedder.embed_queries([sent])[0]]
             good = [i for i, sc in enumerate(scores) if sc >= min_dense]
+            bv = values(strip_thousands(normalize(sent)))
+            if bv and len(_LATIN_WORD.findall(sent)) <= 2:
+                # a bare quantity in English ("49 mu", "30 minutes") is supported by the sentences
+                # stating its numbers (the unit's words are not the passage's: 49亩)
+                good = sorted(set(good) | {i for i, pf in enumerate(pfacts) if bv <= pf})
         else:
             # Words restating the question count as given; what the sentence adds must be
             # in the passage sentence (at least half of it in the sentence and its neighbours,

@@ -30,6 +30,9 @@ from qa.answer_type import expected_type
         ("区十届政府召开的是第几次常务会议？", "ordinal", "召开区十届政府第6次常务会议。", "5月22日上午召开常务会议。"),
         ("这是第几届文化节？", "ordinal", "本届是第十二届文化节。", "文化节共吸引游客2万人次。"),
         ("劉坂村共有村民多少戶？", "count:户", "470余戶", "共有村民1600餘人。"),  # traditional question and answer
+        ("How many mu of abandoned land became farmland?", "count:亩", "让49亩抛荒地变成致富良田。", "收集问题72件,解决民生实事28件。"),
+        ("How many mu did the project cover?", "count:亩", "About 2,000 mu.", "It was finished in 2023 with 50 workers."),
+        ("How many tons of waste were recycled?", "count:吨", "累计回收生活垃圾19268.15吨。", "柯城已有活跃用户133686人。"),
     ],
 )
 def test_expected_type(question, name, good, bad):

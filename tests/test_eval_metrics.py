@@ -58,6 +58,10 @@ def test_max_f1_and_exact_match():
         ("月收入约7000元", ["七八千元"], False),  # one of the two values only
         ("7000-8000人", ["七八千元"], False),  # same values, other unit
         ("两万余人", ["20000人"], True),
+        ("49 mu[1]", ["49亩"], True),  # an English answer's unit word
+        ("6 households", ["6户"], True),
+        ("49 people", ["49亩"], False),
+        ("mu: 49", ["49亩"], False),  # the unit word must follow the number
     ],
 )
 def test_answer_correct(text, refs, expected):

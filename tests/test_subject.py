@@ -188,3 +188,42 @@ def test_an_english_question_is_kept_on_subject_by_its_chinese_terms(small_index
     assert [c.hit.article.id for c in kept] == [cands[1].hit.article.id]
     groups = context_sentences(cands, 3, 400, en, min_subject=0.6, subject=expanded)
     assert "60多家企业" not in "".join(c.text for g in groups for c in g)
+
+
+def test_a_bare_english_quantity_is_supported_by_the_sentence_stating_its_number(small_index):
+    idx = load_index(small_index)
+    c = next(c for c in idx.chunks if "49亩抛荒地" in c.text)
+    hits = [Hit(c, idx.articles[c.article_id], 0.9, 1)]
+    q = "How many mu of abandoned land did the land reclamation project turn into farmland?"
+    far = _Directed("no sentence holds this", 0.3)  # cosines far below the bar for every sentence
+    g = ground("49 mu", hits, embedder=far, question=q)
+    assert g.supported == 1 and "49亩" in g.citations[0].quote
+    assert ground("48 mu", hits, embedder=far, question=q).supported == 0
+    # a full English sentence still needs its wording supported
+    assert ground("The project turned 49 mu of land into a football stadium.", hits, embedder=far, question=q).supported == 0
+
+
+def test_an_off_subject_quote_is_left_out_of_the_fallback_answer(small_index, hashing_embedder, monkeypatch):
+    from qa.api import get_pipeline
+    from qa.types import Citation
+
+    p = get_pipeline(small_index, embedder=hashing_embedder)
+    live, waste = _cands(small_index, "共吸引60多家企业入驻", "浙江虎哥环境有限公司合作")
+
+    def cite(n, c):
+        a, (s, e) = c.hit.article, c.body_span
+        return Citation(n, a.id, a.title, a.date, a.source, a.body[s:e], s, e, *a.raw_offsets(s, e), a.paper)
+
+    cites = (cite(1, waste), cite(2, live))
+    text = "".join(f"{c.quote}[{c.n}]" for c in cites)
+    diag = {"top_score": 0.95, "best_lexical": 0.5, "missing_numbers": 0.0}
+    monkeypatch.setattr(p.extractive, "answer", lambda *a, **k: (text, cites, False, diag))
+    monkeypatch.setattr(p.retriever, "retrieve", lambda *a, **k: [waste.hit, live.hit])
+    a = ask(Q_HUGE, index=small_index, embedder=hashing_embedder, generator=Reply("柯城与一家外地企业联手。"))
+    assert a.answerer == "extractive" and not a.refused
+    assert [c.quote for c in a.citations] == [cites[0].quote] and a.citations[0].n == 1
+    assert a.text == f"{cites[0].quote}[1]"
+    # with only the off-subject quote left to offer, it is a refusal
+    monkeypatch.setattr(p.extractive, "answer", lambda *a, **k: (f"{cites[1].quote}[1]", (cite(1, live),), False, diag))
+    b = ask(Q_HUGE, index=small_index, embedder=hashing_embedder, generator=Reply("柯城与一家外地企业联手。"))
+    assert b.refused and not b.citations
