@@ -257,3 +257,19 @@ def test_also_evidence_counts_another_sentence_stating_the_answer():
     assert score_item(item, answer, None, 0.1)["citations"][0]["supports"] is False
     item["also_evidence"] = ["学生杨诺涵和妈妈恰巧路过,捡到了邵先生丢失的钱包"]
     assert score_item(item, answer, None, 0.1)["citations"][0]["supports"] is True
+
+
+def test_heldout_sets_are_valid_gold_files(tmp_path):
+    import json
+
+    from eval.heldout import HERE, SETS, gold_rows
+    from eval.run import load_gold
+
+    for name, src, field in SETS:
+        rows = gold_rows(HERE / src, field, name)
+        path = tmp_path / f"{name}.jsonl"
+        path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+        items = load_gold(path)
+        source = [json.loads(line) for line in (HERE / src).read_text(encoding="utf-8").splitlines() if line.strip()]
+        assert [it["question"] for it in items] == [s[field] for s in source]
+        assert all(it["kind"] == name for it in items)
