@@ -277,19 +277,20 @@ def ask_stream(
     rewritten = rewrite_follow_up(q, history, gen)
     rq = normalize(rewritten or q)  # the corpus is simplified Chinese; 區 and 区 must meet
     qvec = p.retriever.embed(rq)
+    # An English question's sentences are scored with the Chinese its words point to (the
+    # expanded query retrieval uses): on 48 English questions the evidence sentence comes
+    # first for 39 instead of 29, and within the prompt's three for 46 instead of 41.
+    latin = is_mostly_latin(rq)
+    cq = p.retriever.dense_query(rq) if latin and p.retriever.settings.english_dense_terms else rq
+    cvec = qvec if cq == rq else p.retriever.embed(cq)
     hits = p.retriever.retrieve(
-        rq, k, query_vec=qvec, retriever=retriever, paper=paper, date_from=date_from, date_to=date_to
+        rq, k, query_vec=qvec, retriever=retriever, paper=paper, date_from=date_from, date_to=date_to,
+        dense_vec=None if cq == rq else cvec,
     )
     t2 = time.perf_counter()
     # A question asking for an age, a year, a date, money or a count of some unit is
     # answered only by text that states one (qa/answer_type.py).
     wanted = expected_type(rq)
-    # An English question's sentences are scored with the Chinese its words point to (the
-    # expanded query retrieval used): on 48 English questions the evidence sentence comes
-    # first for 39 instead of 29, and within the prompt's three for 46 instead of 41.
-    latin = is_mostly_latin(rq)
-    cq = p.retriever.dense_query(rq) if latin and p.retriever.settings.english_dense_terms else rq
-    cvec = qvec if cq == rq else p.retriever.embed(cq)
     ex_text, ex_cites, refused, diag = p.extractive.answer(cq, cvec, hits, wanted, latin)
     timings = {"load": t1 - t0, "retrieve": t2 - t1}
     common = dict(question=q, hits=tuple(hits), rewritten_query=rewritten, index_generation=p.generation)
@@ -302,7 +303,7 @@ def ask_stream(
         # the model's refusal, grounding and answer types check again); nothing to quote then
         pre = dataclasses.replace(p.extractive.settings, min_lexical=GENERATION.precheck_min_lexical,
                                   min_score_latin=GENERATION.precheck_min_score_latin)
-        if not prechecks_out(diag, is_mostly_latin(rq), pre):
+        if not prechecks_out(diag, latin, pre):
             refused, ex_typed = False, False
     if gen is None or refused:
         # Refusal is decided on measured scores before any generation (thresholds in settings).
@@ -331,7 +332,8 @@ def ask_stream(
     if g is None or not g.citations:
         # the quoted sentences must come from articles on the question's subject too: off-subject
         # ones are left out, and with none left it is a refusal
-        on = [c for c in ex_cites if not off_subject([c.article_id], cq, hits, gs.min_subject)]
+        off = off_subject(cq, [h.article for h in hits], gs.min_subject)
+        on = [c for c in ex_cites if c.article_id not in off]
         if on and len(on) < len(ex_cites):
             on = [dataclasses.replace(c, n=i) for i, c in enumerate(on, 1)]
             ex_text, ex_cites = "".join(f"{c.quote}[{c.n}]" for c in on), tuple(on)

@@ -95,32 +95,27 @@ def subject_coverage(question: str, articles: Sequence[Any]) -> dict[str, float]
     return out
 
 
-def on_subject(cands: Sequence[Candidate], question: str, min_ratio: float) -> list[Candidate]:
-    """The candidates whose article shares at least ``min_ratio`` of the best article's share of the question's words.
+def off_subject(question: str, articles: Sequence[Any], min_ratio: float) -> set[str]:
+    """Ids of the articles holding less than ``min_ratio`` of the best article's share of the question's words.
 
     A sentence can match the question's form (哪家企业 → 60多家企业入驻) in an article about
     something else; the model then pins that article's fact on the question's subject.
     Articles are compared with each other, not with a fixed bar, because a paraphrased
-    question shares few words with any of them. English questions are left as they are
-    An English question is judged by the Chinese appended to it, and left as it is
-    when it has none (its words are not the articles' words).
+    question shares few words with any of them. An English question is judged by the
+    Chinese appended to it, and leaves every article on subject when it has none (its
+    words are not the articles' words).
     """
-    if not cands or min_ratio <= 0 or not _subject_text(question).strip():
-        return list(cands)
-    cov = subject_coverage(question, [c.hit.article for c in cands])
-    best = max(cov.values(), default=0.0)
-    if best <= 0:
-        return list(cands)
-    return [c for c in cands if cov[c.hit.article.id] >= min_ratio * best]
-
-
-def off_subject(article_ids: Sequence[str], question: str, hits: Sequence[Hit], min_ratio: float) -> bool:
-    """Whether any of these articles is off the question's subject among the hits (see ``on_subject``)."""
     if min_ratio <= 0 or not _subject_text(question).strip():
-        return False
-    cov = subject_coverage(question, [h.article for h in hits])
+        return set()
+    cov = subject_coverage(question, articles)
     best = max(cov.values(), default=0.0)
-    return best > 0 and any(cov.get(a, 0.0) < min_ratio * best for a in article_ids)
+    return {a for a, c in cov.items() if c < min_ratio * best} if best > 0 else set()
+
+
+def on_subject(cands: Sequence[Candidate], question: str, min_ratio: float) -> list[Candidate]:
+    """The candidates whose article is on the question's subject among the candidates' articles (``off_subject``)."""
+    off = off_subject(question, [c.hit.article for c in cands], min_ratio)
+    return [c for c in cands if c.hit.article.id not in off]
 
 
 def context_sentences(
@@ -274,8 +269,8 @@ def ground(
         for h, s, e in passage
     ]
     wgrams = [pg | _bigrams(nt) for pg, nt in zip(pgrams, ntexts)]
-    nfacts: list[set[str]] | None = None  # the neighbours' numbers, computed when an answer states one
-    nnorm: list[str] = []
+    nfacts = [values(t) | {f"{v}{u}" for v, u in quantities(t)} for t in ntexts]  # the neighbours' numbers
+    nnorm = [norm(t) for t in ntexts]
     pfacts = [values(t) | {f"{v}{u}" for v, u in quantities(t)} for t in ptexts]
     pnorm = [norm(t) for t in ptexts]
     # the prompt shows each article's date: an answer may state it
@@ -296,12 +291,13 @@ def ground(
         sg = _bigrams(sent)
         new = sg - qgrams  # what the sentence adds to the question
         latin = is_mostly_latin(sent)
+        plain = strip_thousands(normalize(sent))  # 470余戶 (traditional, as the question was asked) is 470余户
         if latin and embedder is not None:
             if pvecs is None:
                 pvecs = embedder.embed_passages(ptexts)
             scores = [float(x) for x in pvecs @ embedder.embed_queries([sent])[0]]
             good = [i for i, sc in enumerate(scores) if sc >= min_dense]
-            bv = values(strip_thousands(normalize(sent)))
+            bv = values(plain)
             if bv and len(_LATIN_WORD.findall(sent)) <= 2:
                 # a bare quantity in English ("49 mu", "30 minutes") is supported by the sentences
                 # stating its numbers (the unit's words are not the passage's: 49亩)
@@ -328,7 +324,6 @@ def ground(
             good = [i for i, sc in enumerate(scores) if sc >= 1.0 or (sc >= min_support / 2 and cover(wgrams[i]) >= min_support)]
         # the numbers an answer states (with their units) and its quoted phrases must be in a
         # retrieved passage, as digits or as Chinese numerals (七八千 = 7000-8000)
-        plain = strip_thousands(normalize(sent))  # 470余戶 (traditional, as the question was asked) is 470余户
         nums = set(_NUM.findall(plain)) | {v for v, _ in quantities(plain)}
         qty = quantities(plain)
         quotes = {norm(q) for q in _QUOTED.findall(sent)}
@@ -346,9 +341,6 @@ def ground(
             def holds(i: int) -> bool:
                 return all(f in pfacts[i] or f in nfacts[i] or f in pnorm[i] or f in nnorm[i] for f in own)
 
-            if nfacts is None:
-                nfacts = [values(t) | {f"{v}{u}" for v, u in quantities(t)} for t in ntexts]
-                nnorm = [norm(t) for t in ntexts]
             holders = [i for i in good if holds(i)]
             if not holders:
                 bar = min_dense - 0.05 if latin and embedder is not None else min_support / 2

@@ -99,6 +99,7 @@ class Retriever:
         paper: str | None = None,
         date_from: str | None = None,
         date_to: str | None = None,
+        dense_vec: np.ndarray | None = None,
     ) -> list[Hit]:
         """The top ``k`` distinct passages for a question.
 
@@ -106,6 +107,8 @@ class Retriever:
             question: the question in its retrieval form (``qa.text.normalize``).
             k: how many hits to return.
             query_vec: the question's embedding, if already computed.
+            dense_vec: for an English question, the embedding of its ``dense_query``, if
+                already computed (the answerer scores sentences with it too).
             retriever: ``"hybrid"``, ``"dense"`` or ``"lexical"`` (default: the settings').
             paper, date_from, date_to: filters (see ``allowed``). Articles without a
                 date are left out only when a date filter is given.
@@ -133,7 +136,7 @@ class Retriever:
         bm: dict[int, float] = {}
         if mode in ("hybrid", "dense"):
             dq = self.dense_query(question) if latin and s.english_dense_terms else question
-            raw = self.dense(qv if dq == question else self.embed(dq), depth, mask)
+            raw = self.dense(qv if dq == question else (dense_vec if dense_vec is not None else self.embed(dq)), depth, mask)
             if dq == question:
                 cos.update(raw)
             lists["dense"] = self._collapse([cid for cid, _ in raw])

@@ -56,9 +56,10 @@ def test_off_subject_names_the_quote_from_another_articles_subject(small_index):
     cands = _cands(small_index, "共吸引60多家企业入驻", "浙江虎哥环境有限公司合作")
     hits = [c.hit for c in cands]
     live, waste = (c.hit.article.id for c in cands)
-    assert off_subject([live], Q_HUGE, hits, 0.6)
-    assert not off_subject([waste], Q_HUGE, hits, 0.6)
-    assert not off_subject([live], Q_HUGE, hits, 0.0)
+    articles = [h.article for h in hits]
+    assert live in off_subject(Q_HUGE, articles, 0.6)
+    assert waste not in off_subject(Q_HUGE, articles, 0.6)
+    assert live not in off_subject(Q_HUGE, articles, 0.0)
 
 
 class Reply:
