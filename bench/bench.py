@@ -39,8 +39,8 @@ def main() -> int:
     t_start = time.perf_counter()
     from qa import ask
     from qa.api import load_embedder
-    from qa.corpus import load_articles
-    from qa.index import build_index
+    from qa.ingest.corpus import load_articles
+    from qa.index.build import build_index
 
     articles = load_articles([ROOT / "corpus" / "raw"])
     emb = load_embedder(None)

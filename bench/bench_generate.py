@@ -40,7 +40,7 @@ def main() -> int:
 
     import qa.api
     from qa import ask
-    from qa.generate import default_generator
+    from qa.answer.generate import default_generator
 
     os.environ.pop("NEWSQA_GENERATOR", None)
     gen = default_generator()

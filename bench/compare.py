@@ -54,14 +54,14 @@ def _rss_mib() -> float:
 
 
 def _corpus():
-    from qa.corpus import load_articles
+    from qa.ingest.corpus import load_articles
 
     return load_articles([ROOT / "corpus" / "raw"])
 
 
 def _passages(embedder):
-    from qa.chunking import ChunkParams, chunk_articles
-    from qa.index import passage_text
+    from qa.ingest.chunking import ChunkParams, chunk_articles
+    from qa.index.store import passage_text
 
     arts = _corpus()
     by_id = {a.id: a for a in arts}
@@ -71,7 +71,7 @@ def _passages(embedder):
 
 def part_ours_build(work: Path, runtime: str) -> dict:
     from qa.api import load_embedder
-    from qa.index import build_index
+    from qa.index.build import build_index
 
     t0 = time.perf_counter()
     emb = load_embedder(None, runtime)
@@ -188,7 +188,7 @@ def cold_starts(work: Path) -> dict:
 
     env = {**os.environ, "NEWSQA_GENERATOR": "none", "PYTHONPATH": str(ROOT)}
     model_dir, _ = resolve_embedder_path(None)
-    ours = [_timed_child([sys.executable, "-m", "qa.cli", "ask", QUESTIONS[1], "--answerer", "extractive",
+    ours = [_timed_child([sys.executable, "-m", "newsqa.cli", "ask", QUESTIONS[1], "--answerer", "extractive",
                           "--index", str(work / f"ours-{_default_runtime()}")], env) for _ in range(2)]
     lc = [_timed_child([sys.executable, "-c", LC_COLD, str(work / "lc-store"), str(model_dir), QUESTIONS[1]], env) for _ in range(2)]
     return {"ours": ours, "lc": lc}

@@ -47,7 +47,7 @@ def synthetic(n: int, nq: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 def measure(x: np.ndarray, q: np.ndarray, kind: str) -> dict:
     import faiss
 
-    from qa.ann import make_vector_index
+    from qa.index.ann import make_vector_index
 
     faiss.omp_set_num_threads(os.cpu_count() or 1)  # build on every core
     t0 = time.perf_counter()
@@ -144,7 +144,7 @@ def main() -> int:
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS {peak:.0f} MiB")
     if args.write:
-        from qa.ann import DEFAULT_FLAT_MAX, HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH, HNSW_M
+        from qa.index.ann import DEFAULT_FLAT_MAX, HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH, HNSW_M
 
         md = ["## Vector index by size", "",
               f"`python bench/scale.py --sizes {args.sizes} --real {args.real} --write`. newsqa builds exact flat search up to "

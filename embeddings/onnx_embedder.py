@@ -11,12 +11,12 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .encoder import Progress, SentenceTransformerEmbedder
-from .models import sha256_file
+from embeddings.encoder import Progress, SentenceTransformerEmbedder
+from embeddings.models import sha256_file
 
 log = logging.getLogger(__name__)
 
-from .runtimes import RUNTIME_ONNX_INT8
+from embeddings.runtime_names import RUNTIME_ONNX_INT8
 
 OPSET = 17
 # The export's version, recorded in the index manifest (``model.export``): vectors from two

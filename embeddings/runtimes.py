@@ -7,12 +7,13 @@ import os
 from pathlib import Path
 from typing import Any
 
-RUNTIME_TORCH_FP32 = "torch-fp32"
-RUNTIME_ONNX_INT8 = "onnx-int8"
-RUNTIME_TORCH_BF16 = "torch-bf16"
-RUNTIMES = (RUNTIME_ONNX_INT8, RUNTIME_TORCH_FP32, RUNTIME_TORCH_BF16)
-# The ONNX export that onnx-int8 indexes recorded no version for (SDPA attention graph).
-LEGACY_ONNX_EXPORT = "qint8-matmul-per-channel-v1"
+from embeddings.runtime_names import (  # noqa: F401 - re-exported names
+    LEGACY_ONNX_EXPORT,
+    RUNTIME_ONNX_INT8,
+    RUNTIME_TORCH_BF16,
+    RUNTIME_TORCH_FP32,
+    RUNTIMES,
+)
 
 
 def runtime_of(identity: dict[str, Any]) -> str:
@@ -57,15 +58,15 @@ def make_embedder(path: Path | str, name: str | None, runtime: str | None = None
     """
     runtime = runtime or default_runtime()
     if runtime == RUNTIME_ONNX_INT8:
-        from .onnx_embedder import OnnxEmbedder
+        from embeddings.onnx_embedder import OnnxEmbedder
 
         return OnnxEmbedder(path, name=name)
     if runtime == RUNTIME_TORCH_FP32:
-        from .encoder import SentenceTransformerEmbedder
+        from embeddings.encoder import SentenceTransformerEmbedder
 
         return SentenceTransformerEmbedder(path, name=name)
     if runtime == RUNTIME_TORCH_BF16:
-        from .encoder import Bf16SentenceTransformerEmbedder
+        from embeddings.encoder import Bf16SentenceTransformerEmbedder
 
         return Bf16SentenceTransformerEmbedder(path, name=name)
     raise ValueError(f"embedding runtime must be one of {', '.join(RUNTIMES)}, got {runtime!r}")

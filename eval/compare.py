@@ -53,7 +53,8 @@ class CachedQueries:
         return getattr(self.inner, name)
 
     def prefill(self, questions: Sequence[str]) -> None:
-        from qa.text import clean_question, normalize
+        from qa.text import normalize
+        from qa.inputs import clean_question
 
         todo = list(dict.fromkeys(normalize(clean_question(q)) for q in questions if q.strip()))
         todo = [q for q in todo if q not in self.cache]
@@ -119,11 +120,12 @@ def tokenizer_ablation(index: Path, embedder: Any, questions: Sequence[tuple[str
     Args:
         questions: (question, key) pairs; ``is_hit(key, hit)`` says whether a hit is relevant.
     """
-    from qa.index import lexical_text, load_index
-    from qa.lexical import TOKENIZERS, LexicalIndex
-    from qa.retrieve import Retriever
+    from qa.index.store import lexical_text, load_index
+    from qa.lexical.bm25 import TOKENIZERS, LexicalIndex
+    from qa.retrieve.retriever import Retriever
     from qa.settings import RetrievalSettings
-    from qa.text import clean_question, normalize
+    from qa.text import normalize
+    from qa.inputs import clean_question
 
     idx = load_index(index, embedder.identity)
     texts = [lexical_text(idx.articles[c.article_id], c.text) for c in idx.chunks]
@@ -238,7 +240,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         res["peer_squad_mix"] = eval_squad(spm, sq_qs)
         res["peer_squad_settings"] = sp.settings
 
-    from qa.index import load_index
+    from qa.index.store import load_index
 
     idx = load_index(index, emb.identity)
     res["meta"] = {

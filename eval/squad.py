@@ -116,17 +116,18 @@ def squad_index(
     Returns:
         (index folder, the SQuAD articles, the questions).
     """
-    from qa.corpus import corpus_hash, load_articles
+    from qa.ingest.corpus import corpus_hash, load_articles
     from qa.errors import IndexMismatchError
-    from qa.index import build_index, current_generation, verify_generation
+    from qa.index.build import build_index
+    from qa.index.store import current_generation, verify_generation
     from qa.settings import default_corpus_dir
 
     articles, questions = load_squad(path)
     corpus = list(articles)
     if mix:
         corpus = load_articles(news_paths or [default_corpus_dir()]) + corpus
-    from qa.index import FORMAT_VERSION
-    from qa.lexical import DEFAULT_TOKENIZER
+    from qa.index.store import FORMAT_VERSION
+    from qa.lexical.bm25 import DEFAULT_TOKENIZER
 
     # everything that shapes the index: corpus, model, format, lexical tokens
     key = hashlib.sha256(json.dumps([

@@ -1,7 +1,7 @@
 """Question answering over Chinese newspaper archives: parsing, indexing, retrieval and cited answers."""
 
-from .api import ask, ask_stream, clear_cache, get_pipeline
-from .errors import (
+from qa.api import ask, ask_stream, clear_cache, get_pipeline
+from qa.errors import (
     CorpusError,
     IndexCorruptError,
     IndexMismatchError,
@@ -10,7 +10,7 @@ from .errors import (
     ModelNotInstalledError,
     NewsQAError,
 )
-from .types import Answer, Article, Chunk, Citation, Hit
+from qa.types import Answer, Article, Chunk, Citation, Hit
 
 __all__ = [
     "ask", "ask_stream", "clear_cache", "get_pipeline", "Answer", "Article", "Chunk", "Citation", "Hit",

@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from .errors import InputError, ModelNotInstalledError, NewsQAError
-from .extractive import ExtractiveAnswerer, LexicalStats
-from .index import NewsIndex, load_index
-from .retrieve import Retriever
-from .settings import (
+from qa.errors import InputError, ModelNotInstalledError, NewsQAError
+from qa.answer.extractive import ExtractiveAnswerer, LexicalStats
+from qa.index.store import NewsIndex, load_index
+from qa.retrieve.retriever import Retriever
+from qa.settings import (
     RETRIEVERS,
     AnswerSettings,
     GenerationSettings,
@@ -24,14 +24,14 @@ from .settings import (
     default_model,
     default_retriever,
 )
-from .answer_type import expected_type
-from .extractive import REFUSAL_EN, REFUSAL_ZH, prechecks_out
-from .generate import default_generator
-from .grounding import build_messages, clean_generated, context_sentences, ground, is_refusal, off_subject
-from .inputs import ANSWERERS, MAX_K, check_request, sanitize  # noqa: F401 - re-exported names
-from .settings import MAX_QUESTION_CHARS
-from .text import is_mostly_latin, normalize
-from .types import Answer
+from qa.answer.answer_type import expected_type
+from qa.answer.extractive import REFUSAL_EN, REFUSAL_ZH, prechecks_out
+from qa.answer.generate import default_generator
+from qa.answer.ground import build_messages, clean_generated, context_sentences, ground, is_refusal, off_subject
+from qa.inputs import ANSWERERS, MAX_K, check_request, sanitize  # noqa: F401 - re-exported names
+from qa.settings import MAX_QUESTION_CHARS
+from qa.text import is_mostly_latin, normalize
+from qa.types import Answer
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ def index_runtime(index_dir: Path) -> str | None:
     """The embedding runtime an index's vectors were made with (None when there is no readable index)."""
     from embeddings.runtimes import runtime_of
 
-    from .index import current_generation, read_manifest
+    from qa.index.store import current_generation, read_manifest
 
     try:
         return runtime_of(read_manifest(current_generation(index_dir)).get("model", {}))

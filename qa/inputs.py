@@ -18,9 +18,9 @@ from __future__ import annotations
 import unicodedata
 from typing import Any
 
-from .errors import InputError
-from .settings import MAX_QUESTION_CHARS, RETRIEVERS
-from .text import _SPACE, _visible
+from qa.errors import InputError
+from qa.settings import MAX_QUESTION_CHARS, RETRIEVERS
+from qa.text import _SPACE, _visible
 
 MAX_K = 50
 ANSWERERS = ("auto", "extractive", "generative")
@@ -96,7 +96,7 @@ def check_option_text(value: object, what: str) -> str | None:
 
 
 def check_date_option(value: object, what: str) -> str | None:
-    """A date filter as given (checked for type and length; ``qa.retrieve.parse_date`` checks the format)."""
+    """A date filter as given (checked for type and length; ``qa.retrieve.retriever.parse_date`` checks the format)."""
     if value is None:
         return None
     import datetime as _dt

@@ -120,7 +120,7 @@ class GenerationSettings:
     precheck_min_lexical: float = 0.05
     precheck_min_score_latin: float = 0.70
     # Only articles holding at least this share of the best article's share of the
-    # question's bigrams go into the prompt (``qa.grounding.on_subject``). On the gold set
+    # question's bigrams go into the prompt (``qa.answer.ground.on_subject``). On the gold set
     # every cited article of a right answer is the best-covering one (ratio 1.0); the one
     # answer pinned on another article's subject (g037, 60多家企业) cited one at 0.43.
     min_subject: float = 0.6

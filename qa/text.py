@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from .settings import MAX_QUESTION_CHARS
 
 _SENTENCE = re.compile(r"[^。！？；!?;\n]+(?:[。！？；!?;]+[”’」』）)]*)?")
 _SPACE = re.compile(r"\s+")
@@ -20,19 +19,9 @@ _INVISIBLE_RE = re.compile(
 )
 
 
-def clean_question(question: object, max_chars: int = MAX_QUESTION_CHARS) -> str:
-    """Validate and clean a user's question (the input layer lives in ``qa.inputs``).
-
-    Raises:
-        InputError: not text, too long (checked before any normalization), or empty.
-    """
-    from .inputs import clean_question as _clean
-
-    return _clean(question, max_chars)
-
 
 # Chinese question and function words: they say what kind of answer is wanted, not
-# where it is. Each matcher adds its own few (see qa.extractive, qa.lexical).
+# where it is. Each matcher adds its own few (see qa.answer.extractive, qa.lexical.bm25).
 QUESTION_STOPWORDS = frozenset(
     "请问 为什么 为何 怎么样 怎么 怎样 如何 什么 多少 哪些 哪个 哪里 哪儿 哪天 哪年 哪 谁 是否 几 吗 呢 吧 是 的 了 在 和 与 及 被 把 都 也 就 还 又 从 到 这 那 其 之 一共 分别 主要 目前".split()
 )

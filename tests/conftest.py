@@ -13,9 +13,9 @@ os.environ["NEWSQA_GENERATOR"] = "none"
 
 from embeddings.encoder import HashingEmbedder
 from qa.api import clear_cache
-from qa.chunking import ChunkParams
-from qa.corpus import load_articles
-from qa.index import build_index
+from qa.ingest.chunking import ChunkParams
+from qa.ingest.corpus import load_articles
+from qa.index.build import build_index
 
 SEED_DIR = Path(__file__).parent.parent / "corpus" / "raw"
 # HashingEmbedder counts characters as tokens, so these sizes are in characters.

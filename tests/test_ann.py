@@ -8,11 +8,12 @@ import numpy as np
 import pytest
 
 from embeddings.encoder import HashingEmbedder
-from qa.ann import choose_kind, make_vector_index
+from qa.index.ann import choose_kind, make_vector_index
 from qa.api import ask
-from qa.chunking import ChunkParams
-from qa.incremental import stored_vectors
-from qa.index import build_index, current_generation, load_index
+from qa.ingest.chunking import ChunkParams
+from qa.index.reuse import stored_vectors
+from qa.index.build import build_index
+from qa.index.store import current_generation, load_index
 
 PARAMS = ChunkParams(chunk_size=120, chunk_overlap=20)
 

@@ -1,11 +1,11 @@
-"""Expected answer types (qa.answer_type) and how ask() uses them to refuse near-miss questions."""
+"""Expected answer types (qa.answer.answer_type) and how ask() uses them to refuse near-miss questions."""
 
 from __future__ import annotations
 
 import pytest
 
 from qa import ask
-from qa.answer_type import expected_type
+from qa.answer.answer_type import expected_type
 
 
 @pytest.mark.parametrize(

@@ -9,9 +9,9 @@ import pytest
 
 from qa import ask, get_pipeline
 from qa.errors import IndexMismatchError, IndexNotFoundError, InputError, ModelNotInstalledError
-from qa.extractive import REFUSAL_EN, REFUSAL_ZH
-from qa.index import load_index
-from qa.parse import read_text
+from qa.answer.extractive import REFUSAL_EN, REFUSAL_ZH
+from qa.index.store import load_index
+from qa.ingest.parse import read_text
 from qa.types import Answer
 
 CITATION_KEYS = {"n", "article_id", "title", "date", "source", "quote", "start", "end"}

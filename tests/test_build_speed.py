@@ -10,11 +10,12 @@ import pytest
 
 from embeddings.encoder import HashingEmbedder
 from embeddings.runtimes import LEGACY_ONNX_EXPORT, export_of
-from qa.chunking import ChunkParams
+from qa.ingest.chunking import ChunkParams
 from qa.errors import IndexMismatchError
-from qa.incremental import previous_vectors
-from qa.index import build_index, current_generation, lexical_text, load_index
-from qa.lexical import LEXICAL_FILES, LexicalIndex
+from qa.index.reuse import previous_vectors
+from qa.index.build import build_index
+from qa.index.store import current_generation, lexical_text, load_index
+from qa.lexical.bm25 import LEXICAL_FILES, LexicalIndex
 
 PARAMS = ChunkParams(chunk_size=120, chunk_overlap=20)
 NEW_EXPORT = "qint8-matmul-per-channel-eager-v2"
@@ -220,8 +221,8 @@ def test_one_tokenizer_load_per_build(tmp_path, model_path, seed_articles, monke
 def test_onnx_batches_by_length_give_the_vectors_of_single_passages(model_path, seed_articles):
     """Sorting and batching only change padding: each vector is close to the passage embedded alone."""
     from embeddings.onnx_embedder import OnnxEmbedder
-    from qa.chunking import chunk_articles
-    from qa.index import passage_text
+    from qa.ingest.chunking import chunk_articles
+    from qa.index.store import passage_text
 
     emb = OnnxEmbedder(model_path)
     by_id = {a.id: a for a in seed_articles}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-from qa.chunking import SEPARATORS, ChunkParams, chunk_articles
+from qa.ingest.chunking import SEPARATORS, ChunkParams, chunk_articles
 from qa.types import Article
 
 SEP_CHARS = {s for s in SEPARATORS if s}

@@ -10,7 +10,7 @@ import pytest
 
 import qa.api
 from embeddings.encoder import HashingEmbedder
-from qa.cli import main
+from newsqa.cli import main
 
 HEAVY = ("sentence_transformers", "torch", "gradio")
 
@@ -50,9 +50,9 @@ def test_no_command_prints_help_and_returns_2(capsys):
 
 def test_import_and_help_do_not_load_heavy_modules():
     code = (
-        "import sys, qa, qa.cli\n"
+        "import sys, qa, newsqa.cli\n"
         "try:\n"
-        "    qa.cli.main(['--help'])\n"
+        "    newsqa.cli.main(['--help'])\n"
         "except SystemExit:\n"
         "    pass\n"
         f"print('LOADED', sorted(m for m in {HEAVY!r} if m in sys.modules))\n"

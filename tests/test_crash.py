@@ -21,9 +21,10 @@ from pathlib import Path
 import pytest
 
 from embeddings.encoder import HashingEmbedder
-from qa.chunking import ChunkParams
+from qa.ingest.chunking import ChunkParams
 from qa.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError, IndexWriteError, NewsQAError
-from qa.index import CRASH_POINTS, FILES, build_index, build_lock, current_generation, verify_index
+from qa.index.build import CRASH_POINTS, build_index, build_lock
+from qa.index.store import FILES, current_generation, verify_index
 
 ROOT = Path(__file__).resolve().parent.parent
 PARAMS = ChunkParams(120, 20)
@@ -37,11 +38,11 @@ limit = int(os.environ.get("CHILD_FSIZE", "0"))
 if limit:
     resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))  # Python ignores SIGXFSZ: writes fail with EFBIG
 from embeddings.encoder import HashingEmbedder
-from qa.chunking import ChunkParams
-from qa.corpus import load_articles
+from qa.ingest.chunking import ChunkParams
+from qa.ingest.corpus import load_articles
 from qa.errors import NewsQAError
-from qa.index import build_index
-import qa.index as qi
+from qa.index.build import build_index
+import qa.index.build as qi
 _orig = qi._crash_point
 def _trace(step):
     print(step, flush=True)  # the parent times its kills from these lines
@@ -123,7 +124,7 @@ def test_kill_at_each_step_leaves_old_or_new_and_next_build_succeeds(old_index, 
 
 def test_crash_points_cover_the_whole_write():
     # the hook names are the documented step boundaries, in build order, none missing from the code
-    src = (ROOT / "qa" / "index.py").read_text(encoding="utf-8")
+    src = (ROOT / "qa" / "index" / "build.py").read_text(encoding="utf-8")
     positions = [src.index(f'_crash_point("{s}")') for s in CRASH_POINTS]
     assert len(set(CRASH_POINTS)) == len(CRASH_POINTS) >= 12
     assert positions[:-1] == sorted(positions[:-1])  # "pruned" lives in build_index, after the others
@@ -274,7 +275,7 @@ def test_disk_full_leaves_current_index_untouched_with_a_clear_error(old_index, 
 
 
 def test_write_error_is_typed_in_process(old_index, seed_articles, monkeypatch):
-    import qa.index as index_mod
+    import qa.index.build as index_mod
 
     def boom(*a, **k):
         raise OSError(28, "No space left on device")

@@ -1,11 +1,11 @@
-"""English questions over Chinese text (qa.crosslingual): dictionary and glossary translation, names spelt back into Chinese."""
+"""English questions over Chinese text (qa.lexical.crosslingual): dictionary and glossary translation, names spelt back into Chinese."""
 
 from __future__ import annotations
 
 import pytest
 
-from qa import crosslingual as C
-from qa.lexical import LexicalIndex
+from qa.lexical import crosslingual as C
+from qa.lexical.bm25 import LexicalIndex
 
 LEX = {
     "reservoir": ("水库", "蓄水池"),
@@ -48,7 +48,7 @@ def test_english_question_finds_chinese_passage_by_translation():
 # --- the glossary, phrase groups, and names spelt back into Chinese ----------------------------
 
 def test_glossary_replaces_the_dictionary_for_news_terms():
-    from qa.glossary import GLOSSARY
+    from qa.lexical.glossary import GLOSSARY
 
     lex = C.lexicon()
     assert lex["company"][0] == "公司" and "连队" not in lex["company"]  # not an army company
@@ -95,7 +95,7 @@ def test_name_forms_spell_names_from_the_index_words():
 
 
 def test_english_terms_from_a_lexical_index():
-    from qa.lexical import LexicalIndex
+    from qa.lexical.bm25 import LexicalIndex
 
     texts = ["华墅乡刘坂村共有村民470余户。", "衢江区完成4座小型水库的除险加固。", "安仁水库位于高家镇中央徐村。"]
     lx = LexicalIndex.build(texts)

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from qa import ask
-from qa.corpus import load_articles
-from qa.index import build_index, load_index
+from qa.ingest.corpus import load_articles
+from qa.index.build import build_index
+from qa.index.store import load_index
 
 SEEDS = Path(__file__).resolve().parent.parent / "corpus" / "raw"
 

@@ -8,8 +8,8 @@ from embeddings.encoder import HashingEmbedder
 from qa import ask
 from qa.api import get_pipeline
 from qa.errors import InputError
-from qa.fusion import rrf
-from qa.retrieve import _overlaps
+from qa.retrieve.fusion import rrf
+from qa.retrieve.retriever import _overlaps
 from qa.text import norm
 
 
@@ -128,7 +128,7 @@ def test_bad_retrieval_options(asker, kw):
 
 
 def test_convex_fusion_scales_each_list_and_keeps_ranks():
-    from qa.fusion import convex
+    from qa.retrieve.fusion import convex
 
     lists = {"dense": ["a", "b", "c"], "lexical": ["c", "d"]}
     scores = {"dense": {"a": 0.9, "b": 0.8, "c": 0.5}, "lexical": {"c": 12.0, "d": 2.0}}
@@ -144,7 +144,7 @@ def test_convex_fusion_scales_each_list_and_keeps_ranks():
 # --- a per-item signal added to a fused list (query-term coverage) ---------------------------
 
 def test_add_signal_on_hand_made_lists():
-    from qa.fusion import add_signal, convex
+    from qa.retrieve.fusion import add_signal, convex
 
     lists = {"dense": ["a", "b", "c"], "lexical": ["c", "d"]}
     scores = {"dense": {"a": 0.9, "b": 0.8, "c": 0.5}, "lexical": {"c": 12.0, "d": 2.0}}

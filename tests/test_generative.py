@@ -6,7 +6,7 @@ import pytest
 
 from qa import Answer, ask, ask_stream
 from qa.errors import ModelNotInstalledError
-from qa.grounding import SYSTEM_ZH, clean_generated, ground
+from qa.answer.ground import SYSTEM_ZH, clean_generated, ground
 
 Q = "柯城“零废生活”应用场景推广以来累计回收了多少吨生活垃圾？"
 
@@ -116,7 +116,7 @@ def test_number_with_the_wrong_unit_is_unsupported(run):
 
 
 def test_citation_goes_to_the_sentence_that_states_the_number(small_index):
-    from qa.index import load_index
+    from qa.index.store import load_index
     from qa.types import Hit
 
     idx = load_index(small_index)
@@ -141,7 +141,7 @@ def test_restating_the_question_is_not_an_answer(run):
 
 
 def _hits_with(small_index, *needles):
-    from qa.index import load_index
+    from qa.index.store import load_index
     from qa.types import Hit
 
     idx = load_index(small_index)
@@ -188,7 +188,7 @@ def test_why_question_puts_the_cause_in_the_prompt(small_index, hashing_embedder
 
 
 def test_prechecks_out_bounds():
-    from qa.extractive import prechecks_out
+    from qa.answer.extractive import prechecks_out
     from qa.settings import AnswerSettings
 
     s = AnswerSettings()

@@ -20,7 +20,7 @@ def _modules_after(code: str, env: dict[str, str] | None = None) -> list[str]:
 
 
 def test_import_qa_pulls_in_no_heavy_library():
-    assert _modules_after("import qa, qa.cli, qa.incremental, qa.ann, qa.ray_engine, embeddings.runtimes") == []
+    assert _modules_after("import qa, newsqa.cli, qa.index.update, qa.index.ann, qa.index.ray_engine, embeddings.runtimes") == []
 
 
 @pytest.mark.slow

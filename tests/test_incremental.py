@@ -9,12 +9,13 @@ import pytest
 
 from embeddings.encoder import HashingEmbedder
 from qa.api import ask
-from qa.chunking import ChunkParams
-from qa.cli import main
-from qa.corpus import load_articles
+from qa.ingest.chunking import ChunkParams
+from newsqa.cli import main
+from qa.ingest.corpus import load_articles
 from qa.errors import IndexNotFoundError, InputError
-from qa.incremental import update_index, updated_articles
-from qa.index import build_index, current_generation, load_index
+from qa.index.update import update_index, updated_articles
+from qa.index.build import build_index
+from qa.index.store import current_generation, load_index
 
 PARAMS = ChunkParams(chunk_size=120, chunk_overlap=20)
 QUESTIONS = [

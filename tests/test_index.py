@@ -11,11 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import qa.index as index_mod
+import qa.index.build as index_mod
 from embeddings.encoder import HashingEmbedder
-from qa.chunking import ChunkParams, chunk_articles
+from qa.ingest.chunking import ChunkParams, chunk_articles
 from qa.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError
-from qa.index import FILES, build_index, current_generation, load_index
+from qa.index.store import FILES, current_generation, load_index
+from qa.index.build import build_index
 
 PARAMS = ChunkParams(120, 20)
 
@@ -38,7 +39,7 @@ def _gens(d: Path) -> list[Path]:
 
 
 class _Clock:
-    """Stands in for the ``time`` module inside qa.index, giving each build its own stamp."""
+    """Stands in for the ``time`` module inside qa.index.build, giving each build its own stamp."""
 
     def __init__(self, stamps, suffixes):
         self._stamps = iter(stamps)

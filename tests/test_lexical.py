@@ -10,8 +10,8 @@ import pytest
 
 from embeddings.encoder import HashingEmbedder
 from qa.errors import IndexCorruptError, IndexMismatchError
-from qa.index import FILES, current_generation, load_index
-from qa.lexical import LEXICAL_FILES, LexicalIndex, tokenize
+from qa.index.store import FILES, current_generation, load_index
+from qa.lexical.bm25 import LEXICAL_FILES, LexicalIndex, tokenize
 
 
 # --- tokenizer on names and numbers from the seed pages ---------------------------------
@@ -142,7 +142,7 @@ def test_missing_lexical_section_is_corrupt(index_copy):
 # --- pinyin: the lexical bridge for English questions ------------------------------------
 
 def test_split_pinyin():
-    from qa.lexical import split_pinyin
+    from qa.lexical.bm25 import split_pinyin
 
     assert split_pinyin("kecheng") == ["ke", "cheng"]
     assert split_pinyin("zhongyangxu") == ["zhong", "yang", "xu"]
@@ -152,7 +152,7 @@ def test_split_pinyin():
 
 
 def test_pinyin_query_tokens_come_from_capitalised_names_only():
-    from qa.lexical import pinyin_query_tokens
+    from qa.lexical.bm25 import pinyin_query_tokens
 
     assert pinyin_query_tokens("How many households live in Liuban Village, Huashu Township?") == ["p:liu_ban", "p:hua_shu"]
     assert pinyin_query_tokens("Did Zheng Caisheng earn it?") == ["p:zheng_cai", "p:cai_sheng"]

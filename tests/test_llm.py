@@ -16,7 +16,7 @@ pytestmark = pytest.mark.slow
 llama_cpp = pytest.importorskip("llama_cpp", reason="llama-cpp-python is installed by scripts/setup.sh")
 
 from embeddings.models import generator_installed, generator_path  # noqa: E402
-from qa.generate import LlamaCppGenerator, OpenAIChatGenerator  # noqa: E402
+from qa.answer.generate import LlamaCppGenerator, OpenAIChatGenerator  # noqa: E402
 
 QUESTION = "衢江区共享法庭覆盖了多少个行政村？"
 
@@ -76,7 +76,7 @@ def test_openai_compatible_server_on_loopback(real_index, real_embedder, gguf):
 
 
 def test_unreachable_server_is_a_clear_error(real_index, real_embedder):
-    from qa.generate import GeneratorError
+    from qa.answer.generate import GeneratorError
 
     gen = OpenAIChatGenerator("http://127.0.0.1:9/v1", "none", timeout=5)
     with pytest.raises(GeneratorError, match="cannot reach"):

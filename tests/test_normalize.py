@@ -6,10 +6,11 @@ import pytest
 
 from embeddings.encoder import HashingEmbedder
 from qa import ask
-from qa.chunking import ChunkParams
-from qa.index import build_index
-from qa.lexical import tokenize
-from qa.text import clean_question, norm, normalize, to_simplified
+from qa.ingest.chunking import ChunkParams
+from qa.index.build import build_index
+from qa.lexical.bm25 import tokenize
+from qa.inputs import clean_question
+from qa.text import norm, normalize, to_simplified
 from qa.types import Article
 
 

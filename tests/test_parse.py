@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from qa.corpus import corpus_files, load_articles
+from qa.ingest.corpus import corpus_files, load_articles
 from qa.errors import CorpusError
-from qa.parse import find_banners, parse_page, read_jsonl_articles, read_text
+from qa.ingest.parse import find_banners, parse_page, read_jsonl_articles, read_text
 from qa.text import sentences
 
 FIXTURE = json.loads((Path(__file__).parent / "fixtures" / "seed_pages.json").read_text(encoding="utf-8"))

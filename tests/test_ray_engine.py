@@ -10,14 +10,15 @@ import sys
 import pytest
 
 from embeddings.encoder import HashingEmbedder
-from qa.chunking import ChunkParams
-from qa.index import build_index, current_generation
+from qa.ingest.chunking import ChunkParams
+from qa.index.build import build_index
+from qa.index.store import current_generation
 
 PARAMS = ChunkParams(chunk_size=120, chunk_overlap=20)
 
 
 def test_importing_the_engine_does_not_import_ray():
-    code = "import qa.ray_engine, qa.cli, sys; sys.exit('ray' in sys.modules)"
+    code = "import qa.index.ray_engine, newsqa.cli, sys; sys.exit('ray' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], env={**os.environ}).returncode == 0
 
 
@@ -26,7 +27,7 @@ def test_ray_build_is_identical_to_the_single_process_build(tmp_path, seed_artic
     # read when ray is imported: without it a local Ray listens on every interface
     monkeypatch.setenv("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     ray = pytest.importorskip("ray")
-    from qa.ray_engine import RayEmbedder, init_ray
+    from qa.index.ray_engine import RayEmbedder, init_ray
 
     init_ray(num_cpus=2)
     try:
@@ -42,7 +43,7 @@ def test_ray_build_is_identical_to_the_single_process_build(tmp_path, seed_artic
 
 
 def test_engine_refuses_an_embedder_it_cannot_ship():
-    from qa.ray_engine import RayEmbedder
+    from qa.index.ray_engine import RayEmbedder
 
     with pytest.raises(TypeError, match="cannot ship"):
         RayEmbedder(object())

@@ -21,8 +21,8 @@ gr = pytest.importorskip("gradio", reason="gradio is installed by scripts/setup.
 
 from embeddings.encoder import HashingEmbedder  # noqa: E402
 from qa import ask  # noqa: E402
-from qa.chunking import ChunkParams  # noqa: E402
-from qa.index import build_index  # noqa: E402
+from qa.ingest.chunking import ChunkParams  # noqa: E402
+from qa.index.build import build_index # noqa: E402
 from ui.app import serve  # noqa: E402
 from ui.ratelimit import RateLimiter, parse_rate  # noqa: E402
 

@@ -9,9 +9,10 @@ from embeddings.encoder import HashingEmbedder
 from embeddings.runtimes import RUNTIMES, default_runtime, runtime_of
 from qa.api import index_runtime
 from qa.errors import IndexMismatchError
-from qa.index import build_index, load_index
+from qa.index.build import build_index
+from qa.index.store import load_index
 
-from qa.chunking import ChunkParams
+from qa.ingest.chunking import ChunkParams
 
 SMALL_PARAMS = ChunkParams(chunk_size=120, chunk_overlap=20)
 
@@ -56,8 +57,8 @@ def test_onnx_int8_matches_torch_fp32_on_the_seed_corpus(seed_articles):
     """The int8 graph gives nearly the fp32 vectors and the same top passages (quality gate: eval hit@5)."""
     from embeddings.models import resolve_embedder_path
     from embeddings.runtimes import make_embedder
-    from qa.chunking import ChunkParams, chunk_articles
-    from qa.index import passage_text
+    from qa.ingest.chunking import ChunkParams, chunk_articles
+    from qa.index.store import passage_text
 
     path, name = resolve_embedder_path(None)
     fp32, int8 = make_embedder(path, name, "torch-fp32"), make_embedder(path, name, "onnx-int8")
@@ -80,8 +81,8 @@ def test_onnx_int8_matches_torch_fp32_on_the_seed_corpus(seed_articles):
 def test_torch_bf16_matches_torch_fp32(seed_articles):
     from embeddings.models import resolve_embedder_path
     from embeddings.runtimes import make_embedder
-    from qa.chunking import ChunkParams, chunk_articles
-    from qa.index import passage_text
+    from qa.ingest.chunking import ChunkParams, chunk_articles
+    from qa.index.store import passage_text
 
     path, name = resolve_embedder_path(None)
     fp32, bf16 = make_embedder(path, name, "torch-fp32"), make_embedder(path, name, "torch-bf16")

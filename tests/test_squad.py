@@ -9,7 +9,7 @@ import pytest
 from embeddings.encoder import HashingEmbedder
 from eval.squad import load_squad, run_squad, sample, squad_index
 from qa.errors import CorpusError
-from qa.index import current_generation
+from qa.index.store import current_generation
 
 TINY = {
     "version": "test",
@@ -90,7 +90,7 @@ def test_run_squad_scores_and_caches(tiny, tmp_path):
 def test_run_squad_mixed_with_news(tiny, tmp_path, seed_dir):
     emb = HashingEmbedder(dim=256)
     folder, arts, _qs = squad_index(tiny, emb, mix=True, news_paths=[seed_dir], cache_dir=tmp_path / "cache")
-    from qa.index import load_index
+    from qa.index.store import load_index
 
     idx = load_index(folder)
     assert len(idx.articles) == len(arts) + 29  # the 29 seed articles and the 3 paragraphs
@@ -98,7 +98,7 @@ def test_run_squad_mixed_with_news(tiny, tmp_path, seed_dir):
 
 
 def test_cli_parses_the_retrieval_and_squad_options():
-    from qa.cli import build_parser
+    from newsqa.cli import build_parser
 
     a = build_parser().parse_args(["eval", "--squad", "f.json", "--limit", "3", "--mix", "--retriever", "dense"])
     assert (str(a.squad), a.limit, a.mix, a.retriever) == ("f.json", 3, True, "dense")

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from qa import ask
-from qa.answer_type import expected_type
-from qa.extractive import Candidate
-from qa.grounding import context_sentences, ground, off_subject, on_subject, subject_coverage
-from qa.index import load_index
+from qa.answer.answer_type import expected_type
+from qa.answer.extractive import Candidate
+from qa.answer.ground import context_sentences, ground, off_subject, on_subject, subject_coverage
+from qa.index.store import load_index
 from qa.types import Hit
 
 # a paraphrase of the 虎哥 question (g037): "哪家企业" also matches 60多家企业入驻 in the live-streaming article

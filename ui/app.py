@@ -16,7 +16,7 @@ from qa.errors import NewsQAError
 from qa.inputs import clean_question, sanitize
 from qa.settings import MAX_QUESTION_CHARS
 
-from .ratelimit import RateLimiter, default_rate
+from ui.ratelimit import RateLimiter, default_rate
 
 log = logging.getLogger(__name__)
 

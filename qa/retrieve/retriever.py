@@ -12,12 +12,12 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .errors import InputError
-from .fusion import add_signal, convex, rrf
-from .index import NewsIndex
-from .settings import RETRIEVERS, RetrievalSettings
-from .text import is_mostly_latin, norm
-from .types import Chunk, Hit
+from qa.errors import InputError
+from qa.retrieve.fusion import add_signal, convex, rrf
+from qa.index.store import NewsIndex
+from qa.settings import RETRIEVERS, RetrievalSettings
+from qa.text import is_mostly_latin, norm
+from qa.types import Chunk, Hit
 
 
 def parse_date(value: str | None, what: str) -> str | None:

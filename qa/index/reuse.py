@@ -1,4 +1,4 @@
-"""Vector reuse by content hash and incremental index updates (add files, remove articles) without re-embedding the archive."""
+"""Vector reuse by content hash: a build takes unchanged passages' vectors from the live generation."""
 
 from __future__ import annotations
 
@@ -11,8 +11,10 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .errors import IndexNotFoundError, InputError, NewsQAError
-from .types import Article, Chunk
+from embeddings.models import sha256_file
+from qa.errors import NewsQAError
+from qa.index.store import current_generation, passage_text, read_manifest
+from qa.types import Article, Chunk
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +41,6 @@ def previous_vectors(out_dir: Path, identity: dict[str, Any]) -> dict[bytes, np.
     runtime and export) is used; anything else (no index, another model, a damaged index)
     gives an empty map, so the build embeds everything.
     """
-    from .index import current_generation, passage_text, read_manifest
-
     try:
         gen = current_generation(Path(out_dir))
         manifest = read_manifest(gen)
@@ -56,7 +56,6 @@ def previous_vectors(out_dir: Path, identity: dict[str, Any]) -> dict[bytes, np.
     try:
         import faiss
 
-        from .index import sha256_file
 
         if sha256_file(gen / "vectors.faiss") != manifest["files"].get("vectors.faiss"):
             return {}
@@ -95,7 +94,7 @@ def embed_with_reuse(texts: Sequence[str], embedder: Any, out_dir: Path, progres
     """Embed passages, taking each unchanged one's vector from the previous generation instead of the model.
 
     Args:
-        texts: the passages, as embedded (``qa.index.passage_text``).
+        texts: the passages, as embedded (``qa.index.store.passage_text``).
         embedder: the build's embedder.
         out_dir: the index folder whose live generation may hold vectors to reuse.
         progress: called with (done, total) as new passages are embedded.
@@ -122,62 +121,3 @@ def embed_with_reuse(texts: Sequence[str], embedder: Any, out_dir: Path, progres
     return out, ReuseStats(len(texts) - len(missing), len(missing))
 
 
-def current_articles(index_dir: Path) -> list[Article]:
-    """The articles of an index's live generation, in index order.
-
-    Raises:
-        IndexNotFoundError: when there is no index to update.
-    """
-    from .index import current_generation, verify_generation
-
-    gen = current_generation(Path(index_dir))
-    verify_generation(gen)
-    return [Article.from_dict(json.loads(l)) for l in (gen / "articles.jsonl").read_text(encoding="utf-8").splitlines()]
-
-
-def updated_articles(old: Sequence[Article], add: Sequence[Article] = (), remove: Sequence[str] = ()) -> list[Article]:
-    """The article list after an update: ``remove`` ids dropped, ``add`` appended (an added id replaces the old article in place).
-
-    Raises:
-        InputError: when an id to remove is not in the index, or nothing would be left.
-    """
-    ids = {a.id for a in old}
-    unknown = [r for r in remove if r not in ids]
-    if unknown:
-        raise InputError(f"no article {', '.join(unknown[:5])} in the index (see articles.jsonl for ids)")
-    gone = set(remove)
-    by_new = {a.id: a for a in add}
-    kept = [by_new.pop(a.id, a) for a in old if a.id not in gone]
-    result = kept + [a for a in add if a.id in by_new]
-    if not result:
-        raise InputError("the update would leave the index empty")
-    return result
-
-
-def update_index(index_dir: Path, embedder: Any, add: Sequence[Article] = (), remove: Sequence[str] = (),
-                 progress: Progress | None = None, **build_kwargs: Any) -> Path:
-    """Add and remove articles, embedding only the new passages, and write a new generation.
-
-    The result is what a full build over the updated article list gives: the same
-    chunks, ids, vectors and BM25 index, because it is that build with every
-    unchanged passage's vector taken from the live generation. Chunking parameters
-    and the lexical tokenizer are the live generation's.
-
-    Raises:
-        IndexNotFoundError: when there is no index to update (build one with ``newsqa index``).
-        InputError: for an unknown article id or an update that leaves nothing.
-    """
-    from .chunking import ChunkParams
-    from .index import build_index, current_generation, read_manifest
-
-    index_dir = Path(index_dir)
-    try:
-        manifest = read_manifest(current_generation(index_dir))
-    except IndexNotFoundError:
-        raise IndexNotFoundError(f"no index at {index_dir} to update; build one first with: newsqa index") from None
-    articles = updated_articles(current_articles(index_dir), add, remove)
-    ch = manifest.get("chunking", {})
-    params = ChunkParams(int(ch.get("chunk_size", 160)), int(ch.get("chunk_overlap", 32)))
-    tok = manifest.get("lexical", {}).get("tokenizer")
-    kwargs = {"params": params, **({"tokenizer": tok} if tok else {}), **build_kwargs}
-    return build_index(articles, embedder, index_dir, progress=progress, **kwargs)

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-from .errors import CorpusError
-from .types import Article, Span
+from qa.errors import CorpusError
+from qa.types import Article, Span
 
 log = logging.getLogger(__name__)
 

@@ -10,8 +10,8 @@ import sys
 import time
 from pathlib import Path
 
-from .errors import NewsQAError
-from .settings import MAX_QUESTION_CHARS, default_corpus_dir, default_index_dir
+from qa.errors import NewsQAError
+from qa.settings import MAX_QUESTION_CHARS, default_corpus_dir, default_index_dir
 
 log = logging.getLogger("newsqa")
 
@@ -175,10 +175,10 @@ def _cmd_models(args: argparse.Namespace) -> int:
 
 
 def _cmd_index(args: argparse.Namespace) -> int:
-    from .api import clear_cache, load_embedder
-    from .chunking import ChunkParams
-    from .corpus import load_articles
-    from .index import build_index
+    from qa.api import clear_cache, load_embedder
+    from qa.ingest.chunking import ChunkParams
+    from qa.ingest.corpus import load_articles
+    from qa.index.build import build_index
 
     params = ChunkParams(args.chunk_size, args.chunk_overlap)
     out = args.index or default_index_dir()
@@ -186,18 +186,18 @@ def _cmd_index(args: argparse.Namespace) -> int:
     if (adding or removing) and args.paths:
         raise NewsQAError("give either corpus paths (a full build) or --add/--remove (an update), not both")
     if adding or removing:
-        from .api import index_runtime
+        from qa.api import index_runtime
 
         embedder = load_embedder(args.model, getattr(args, "runtime", None) or index_runtime(out))
     else:
         embedder = load_embedder(args.model, getattr(args, "runtime", None))
     if getattr(args, "engine", "local") == "ray":
-        from .ray_engine import RayEmbedder
+        from qa.index.ray_engine import RayEmbedder
 
         embedder = RayEmbedder(embedder)
     t0 = time.perf_counter()
     if adding or removing:
-        from .incremental import update_index
+        from qa.index.update import update_index
 
         new = load_articles(adding) if adding else []
         gen = update_index(out, embedder, add=new, remove=removing or (), progress=_Progress("embedding"))
@@ -231,7 +231,7 @@ def _print_answer(ans) -> None:
 
 
 def _cmd_ask(args: argparse.Namespace) -> int:
-    from .api import ask
+    from qa.api import ask
 
     ans = ask(args.question, k=args.k, index=args.index, model=args.model, answerer=args.answerer,
               retriever=args.retriever, paper=args.paper, date_from=args.date_from, date_to=args.date_to)
@@ -258,7 +258,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         return 0
     if args.retriever or args.paper or args.date_from or args.date_to:
         # run_eval asks with the pipeline's defaults: set them on the cached pipeline it will use
-        from .api import get_pipeline
+        from qa.api import get_pipeline
 
         r = get_pipeline(args.index, args.model).retriever
         r.mode = args.retriever or r.mode
@@ -285,8 +285,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    from .index import current_generation
-    from .errors import IndexNotFoundError
+    from qa.index.store import current_generation
+    from qa.errors import IndexNotFoundError
 
     idx = args.index or default_index_dir()
     try:
@@ -317,7 +317,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
-    from .index import verify_index
+    from qa.index.store import verify_index
 
     idx = args.index or default_index_dir()
     loaded = verify_index(idx)

@@ -1,7 +1,7 @@
 """Generators that write answer text: a local GGUF model through llama.cpp, or an OpenAI-compatible server.
 
 A generator only writes plain text; citations are attached afterwards by code
-(``qa.grounding``), never taken from the model's own markers.
+(``qa.answer.ground``), never taken from the model's own markers.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import urllib.request
 from pathlib import Path
 from typing import Iterator, Protocol, Sequence, runtime_checkable
 
-from .errors import ModelNotInstalledError, NewsQAError
+from qa.errors import ModelNotInstalledError, NewsQAError
 
 log = logging.getLogger(__name__)
 

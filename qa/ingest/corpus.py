@@ -7,9 +7,9 @@ import logging
 from pathlib import Path
 from typing import Iterable
 
-from .errors import CorpusError
-from .parse import find_banners, parse_page, read_jsonl_articles, read_text
-from .types import Article
+from qa.errors import CorpusError
+from qa.ingest.parse import find_banners, parse_page, read_jsonl_articles, read_text
+from qa.types import Article
 
 log = logging.getLogger(__name__)
 

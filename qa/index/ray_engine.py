@@ -135,7 +135,7 @@ class RayEmbedder:
             if progress:
                 progress(done, len(texts))
         if done != len(texts):
-            from .errors import IndexMismatchError
+            from qa.errors import IndexMismatchError
 
             raise IndexMismatchError(f"Ray returned {done} vectors for {len(texts)} passages")
         return out

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
-from .types import Article, Chunk
+from qa.types import Article, Chunk
 
 # Paragraph breaks first, then sentence ends (full- and half-width), then clause
 # breaks; the empty string is the last resort for a run of text with no punctuation.

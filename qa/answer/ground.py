@@ -16,10 +16,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .extractive import BACK_REF, WHY_Q, Candidate
-from .numbers import quantities, strip_thousands, values
-from .text import is_mostly_latin, norm, normalize, sentences, strip_punct
-from .types import Citation, Hit
+from qa.answer.extractive import BACK_REF, WHY_Q, Candidate
+from qa.numbers import quantities, strip_thousands, values
+from qa.text import is_mostly_latin, norm, normalize, sentences, strip_punct
+from qa.types import Citation, Hit
 
 SYSTEM_ZH = (
     "你是严谨的新闻资料问答助手。只依据用户给出的编号资料回答问题，不使用资料以外的知识。"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from .settings import env_int
+from qa.settings import env_int
 
 # exact search costs about 10 ms per query at 100k vectors of dim 384 on one core here
 # (87 ms at 1M); HNSW32 stays under 1 ms. Below this size exact search is cheap enough.

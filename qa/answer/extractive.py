@@ -10,9 +10,9 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from .settings import AnswerSettings
-from .text import QUESTION_STOPWORDS, is_mostly_latin, norm, sentences, stopword_pattern
-from .types import Article, Citation, Hit
+from qa.settings import AnswerSettings
+from qa.text import QUESTION_STOPWORDS, is_mostly_latin, norm, sentences, stopword_pattern
+from qa.types import Article, Citation, Hit
 
 # Question words and function words carry no evidence; 有/对/个 also say nothing here.
 _STOP_RE = stopword_pattern(QUESTION_STOPWORDS | {"有", "对", "个"})
@@ -207,7 +207,7 @@ class ExtractiveAnswerer:
 
         Args:
             question, qvec, hits: the (normalized) question, its vector and the retrieved hits.
-            wanted: the answer type the question asks for (``qa.answer_type.expected_type``),
+            wanted: the answer type the question asks for (``qa.answer.answer_type.expected_type``),
                 or None. When the best sentence states it, a second sentence is quoted
                 only if it states it too (a head count needs no scene-setting sentence).
             latin: whether the question as asked is in a Latin script (default: judged from ``question``).

@@ -35,8 +35,8 @@ from typing import Sequence
 
 import numpy as np
 
-from . import crosslingual
-from .text import QUESTION_STOPWORDS, is_mostly_latin, normalize, stopword_pattern
+from qa.lexical import crosslingual
+from qa.text import QUESTION_STOPWORDS, is_mostly_latin, normalize, stopword_pattern
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ after light stemming ("reservoirs" → "reservoir"), and a phrase with more than
 ``MAX_SENSES`` in-corpus translations is dropped as too ambiguous to help.
 
 CC-CEDICT is a learner's dictionary and lacks much of the news register ("party
-secretary", "district head", "owners' committee"); ``qa.glossary`` adds those, and
+secretary", "district head", "owners' committee"); ``qa.lexical.glossary`` adds those, and
 where both have a phrase the glossary's renderings replace the dictionary's (it says
 公司 for "company", not 连队).
 
@@ -86,12 +86,12 @@ def phrase_key(phrase: str) -> str:
 
 @lru_cache(maxsize=1)
 def lexicon() -> dict[str, tuple[str, ...]]:
-    """English phrase (lower case, 1–4 words) → simplified Chinese headwords: ``qa.glossary`` over CC-CEDICT.
+    """English phrase (lower case, 1–4 words) → simplified Chinese headwords: ``qa.lexical.glossary`` over CC-CEDICT.
 
     A phrase the glossary has takes the glossary's renderings only; every other phrase
     keeps CC-CEDICT's. Without the dictionary package the glossary alone is used.
     """
-    from .glossary import GLOSSARY
+    from qa.lexical.glossary import GLOSSARY
 
     out = dict(cedict())
     for phrase, senses in GLOSSARY.items():

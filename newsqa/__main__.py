@@ -1,0 +1,5 @@
+"""``python -m newsqa``: the same as the ``newsqa`` command."""
+
+from newsqa.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Answering: extractive quotes, answer types, prompts, generation, grounding and the answer policy."""

@@ -1,0 +1,1 @@
+"""The on-disk index: store (read and verify), build (write a generation), reuse, update, ANN."""

@@ -1,0 +1,1 @@
+"""Ingest: raw pages and JSONL articles → Article → Chunk."""
