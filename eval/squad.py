@@ -13,6 +13,13 @@ with ``limit``) and scored:
   removed, characters as tokens, max over the references; ``eval.metrics``), with
   refusals scoring 0; and "contains", the share of answers that contain a reference
   (what the extractive answerer, which answers with a whole sentence, can reach).
+
+With ``unanswerable_share`` a seeded share of the file's documents (titles, with all
+their paragraphs) is left out of the index: their questions must be refused, the rest
+answered. Answer metrics are then over the answerable questions, and the refusal
+figures (precision and recall of refusing, false refusals) over both kinds. Every row
+records what the refusal could be decided on (hit scores, the model's raw output and
+whether its prompt held a reference), so thresholds can be re-chosen offline.
 """
 
 from __future__ import annotations
@@ -86,6 +93,7 @@ def load_squad(path: Path) -> tuple[list[Article], list[dict[str, Any]]]:
                 seen_q.add(qid)
                 questions.append({
                     "id": qid, "question": q.strip(), "answers": list(dict.fromkeys(answers)), "paragraph": aid,
+                    "document": document_of(aid),
                     "answerable": bool(answers) and not qa.get("is_impossible", False),
                     "empty": not q.strip(),  # CMRC 2018 trial has two; they are skipped and counted
                 })
@@ -94,12 +102,30 @@ def load_squad(path: Path) -> tuple[list[Article], list[dict[str, Any]]]:
     return articles, questions
 
 
-def sample(questions: Sequence[dict[str, Any]], limit: int | None) -> list[dict[str, Any]]:
+def document_of(article_id: str) -> str:
+    """The document (SQuAD ``data[i]``, one title) a paragraph's article id belongs to."""
+    return article_id.rsplit("-", 1)[0]
+
+
+def sample(questions: Sequence[dict[str, Any]], limit: int | None, seed: int = SEED) -> list[dict[str, Any]]:
     """All questions, or a fixed sample of ``limit`` of them (seeded, in file order)."""
     if not limit or limit >= len(questions):
         return list(questions)
-    keep = set(random.Random(SEED).sample(range(len(questions)), limit))
+    keep = set(random.Random(seed).sample(range(len(questions)), limit))
     return [q for i, q in enumerate(questions) if i in keep]
+
+
+def left_out_documents(articles: Sequence[Article], share: float, seed: int = SEED) -> set[str]:
+    """A seeded share of the documents (rounded, at least one when ``share`` > 0) to leave out of the index.
+
+    Raises:
+        NewsQAError: when ``share`` is not in [0, 1).
+    """
+    if not 0 <= share < 1:
+        raise NewsQAError(f"unanswerable share must be in [0, 1), not {share}")
+    docs = sorted({document_of(a.id) for a in articles})
+    n = min(len(docs) - 1, max(1, round(share * len(docs)))) if share > 0 else 0
+    return set(random.Random(seed).sample(docs, n)) if n > 0 else set()
 
 
 def squad_index(
@@ -110,8 +136,12 @@ def squad_index(
     news_paths: Sequence[Path] | None = None,
     cache_dir: Path | None = None,
     progress: Callable[[int, int], None] | None = None,
+    exclude: set[str] | frozenset[str] = frozenset(),
 ) -> tuple[Path, list[Article], list[dict[str, Any]]]:
     """Build (or reuse) the index of a SQuAD file's paragraphs, alone or mixed with the news corpus.
+
+    Args:
+        exclude: documents (``document_of``) whose paragraphs are left out of the index.
 
     Returns:
         (index folder, the SQuAD articles, the questions).
@@ -123,7 +153,7 @@ def squad_index(
     from qa.settings import default_corpus_dir
 
     articles, questions = load_squad(path)
-    corpus = list(articles)
+    corpus = [a for a in articles if document_of(a.id) not in exclude]
     if mix:
         corpus = load_articles(news_paths or [default_corpus_dir()]) + corpus
     from qa.index.store import FORMAT_VERSION
@@ -136,7 +166,7 @@ def squad_index(
     ] + ([embedder.identity["runtime"]] if embedder.identity.get("runtime") else [])
       + ([embedder.identity["export"]] if embedder.identity.get("export") else [])).encode()).hexdigest()[:16]
     root = Path(cache_dir) if cache_dir else Path(__file__).resolve().parent / "runs" / "squad-index"
-    folder = root / f"{Path(path).stem}-{'mix' if mix else 'alone'}-{key}"
+    folder = root / f"{Path(path).stem}-{'mix' if mix else 'alone'}{'-part' if exclude else ''}-{key}"
     try:
         m = verify_generation(current_generation(folder))
         if m["corpus"]["sha256"] != corpus_hash(corpus):
@@ -148,36 +178,96 @@ def squad_index(
     return folder, articles, questions
 
 
-def score(item: dict[str, Any], answer: dict[str, Any]) -> dict[str, Any]:
-    """One row: the paragraph's rank among the hits and the answer metrics."""
+def score(item: dict[str, Any], answer: dict[str, Any], trace: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One row: the paragraph's rank among the hits, the answer metrics and the refusal signals.
+
+    Args:
+        item: the question (``load_squad``), with ``answerable`` False for a left-out document's.
+        answer: ``Answer.to_dict()``.
+        trace: what the generator was sent and wrote (``RecordingGenerator.last``), if it ran.
+    """
+    from qa.text import norm
+
     rank = next((h["rank"] for h in answer["hits"] if h["article_id"] == item["paragraph"]), None)
     refs = item["answers"]
     ok = item["answerable"] and not answer["refused"]
-    return {
+    t = answer.get("timings_ms") or {}
+    row = {
         "id": item["id"], "question": item["question"], "references": refs, "paragraph": item["paragraph"],
-        "hit_rank": rank, "refused": answer["refused"], "answer": answer["text"],
+        "answerable": item["answerable"], "hit_rank": rank, "refused": answer["refused"], "answer": answer["text"],
+        "answerer": answer.get("answerer"),
         "f1": round(M.max_f1(answer["text"], refs), 4) if ok else 0.0,
         "em": bool(ok and M.exact_match(answer["text"], refs)),
         "contains": bool(ok and M.answer_correct(answer["text"], refs)),
-        "hits": [[h["article_id"], h["rank"], h.get("dense_rank"), h.get("lexical_rank")] for h in answer["hits"]],
+        "cited_own": bool(ok and any(c["article_id"] == item["paragraph"] for c in answer["citations"])),
+        "cited": [c["article_id"] for c in answer["citations"]],
+        "quotes": [c["quote"] for c in answer["citations"]],
+        "ttft_ms": t.get("ttft", t.get("total")), "total_ms": t.get("total"),
+        "hits": [[h["article_id"], h["rank"], h.get("dense_rank"), h.get("lexical_rank"), h.get("score"),
+                  h.get("lexical_score"), h.get("fused_score")] for h in answer["hits"]],
     }
+    if trace is not None:
+        prompt = norm(trace["messages"][-1]["content"]) if trace.get("messages") else ""
+        row.update(
+            model_output=trace.get("output"),
+            prompt=trace["messages"][-1]["content"] if trace.get("messages") else None,
+            answer_in_prompt=any(norm(r) in prompt for r in refs if norm(r)),
+        )
+    return row
 
 
 def summarize(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    ans = [r for r in rows if r.get("error") is None]
+    """Retrieval and answer figures over the answerable questions, refusal figures over all.
+
+    A refusal is the positive class: precision is the share of refusals that were of
+    unanswerable questions, recall the share of unanswerable questions refused, and
+    false refusals the share of answerable questions refused.
+    """
+    done = [r for r in rows if r.get("error") is None]
+    ans = [r for r in done if r.get("answerable", True)]
+    una = [r for r in done if not r.get("answerable", True)]
     n = len(ans)
-    secs = [r["seconds"] for r in ans]
+    secs = [r["seconds"] for r in done]
+    ttft = [r["ttft_ms"] for r in done if r.get("ttft_ms") is not None]
+    refused = [r for r in done if r["refused"]]
     return {
-        "questions": len(rows), "errors": len(rows) - n,
+        "questions": len(rows), "errors": len(rows) - len(done), "answerable": n, "unanswerable": len(una),
         "hit@1": M.ratio(sum(1 for r in ans if r["hit_rank"] == 1), n),
         "hit@5": M.ratio(sum(1 for r in ans if r["hit_rank"] and r["hit_rank"] <= 5), n),
         "mrr": M.ratio(sum(1 / r["hit_rank"] for r in ans if r["hit_rank"]), n),
         "char_f1": M.ratio(sum(r["f1"] for r in ans), n),
         "em": M.ratio(sum(r["em"] for r in ans), n),
         "contains": M.ratio(sum(r["contains"] for r in ans), n),
-        "refused": M.ratio(sum(r["refused"] for r in ans), n),
+        "cited_own": M.ratio(sum(r.get("cited_own", False) for r in ans), n),
+        "refused": M.ratio(len(refused), len(done)),
+        "false_refusals": M.ratio(sum(r["refused"] for r in ans), n),
+        "refusal_recall": M.ratio(sum(r["refused"] for r in una), len(una)),
+        "refusal_precision": M.ratio(sum(not r.get("answerable", True) for r in refused), len(refused)),
+        "ttft_p50_ms": round(M.percentile(ttft, 50), 1) if ttft else None,
         "latency_p50_ms": round(M.percentile(secs, 50) * 1000, 1),
+        "latency_p90_ms": round(M.percentile(secs, 90) * 1000, 1),
     }
+
+
+class RecordingGenerator:
+    """Wraps a generator and keeps what it was last sent and wrote (for the rows' refusal signals)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.calls: list[dict[str, Any]] = []
+
+    def stream(self, messages: Any, **kw: Any):
+        call = {"messages": list(messages), "output": ""}
+        self.calls.append(call)
+        for piece in self.inner.stream(messages, **kw):
+            call["output"] += piece
+            yield piece
+
+    def take(self) -> dict[str, Any] | None:
+        """The answer call's record (the last one) since the previous ``take``, or None."""
+        calls, self.calls = self.calls, []
+        return calls[-1] if calls else None
 
 
 def run_squad(
@@ -195,27 +285,42 @@ def run_squad(
     command: str = "",
     progress: Callable[[int, int], None] | None = None,
     index_progress: Callable[[int, int], None] | None = None,
+    unanswerable_share: float = 0.0,
+    seed: int = SEED,
+    generator: Any = None,
 ) -> tuple[dict[str, Any], Path]:
     """Index a SQuAD-style file's paragraphs, ask its questions, write rows.jsonl, summary.json and report.md.
+
+    Args:
+        unanswerable_share: share of the documents left out of the index (seeded by
+            ``seed``); their questions count as unanswerable.
+        seed: seeds the left-out documents and the ``limit`` sample.
+        generator: a generator object instead of the installed one (tests).
 
     Returns:
         (summary, output folder).
     """
     from qa import ask, get_pipeline
+    from qa.answer.generate import default_generator
     from qa.api import load_embedder
 
     emb = embedder if embedder is not None else load_embedder(model)
-    folder, _arts, questions = squad_index(path, emb, mix=mix, cache_dir=cache_dir, progress=index_progress)
+    all_articles, _q = load_squad(path)
+    removed = left_out_documents(all_articles, unanswerable_share, seed)
+    folder, _arts, questions = squad_index(path, emb, mix=mix, cache_dir=cache_dir, progress=index_progress, exclude=removed)
     skipped = sum(1 for q in questions if q["empty"])
-    questions = [q for q in questions if not q["empty"]]
-    items = sample(questions, limit)
+    questions = [dict(q, answerable=q["answerable"] and q["document"] not in removed) for q in questions if not q["empty"]]
+    items = sample(questions, limit, seed)
     pipe = get_pipeline(folder, embedder=emb)
+    gen = generator if generator is not None else (None if answerer == "extractive" else default_generator())
+    rec = RecordingGenerator(gen) if gen is not None else None
     rows = []
     for i, it in enumerate(items, 1):
         t0 = time.perf_counter()
         try:
-            a = ask(it["question"], k=k, index=folder, embedder=emb, answerer=answerer, retriever=retriever).to_dict()
-            row = score(it, a)
+            a = ask(it["question"], k=k, index=folder, embedder=emb, answerer=answerer, retriever=retriever,
+                    generator=rec).to_dict()
+            row = score(it, a, rec.take() if rec is not None else None)
             row["error"] = None
         except NewsQAError as e:
             row = {"id": it["id"], "question": it["question"], "error": f"{type(e).__name__}: {e}"}
@@ -225,9 +330,12 @@ def run_squad(
             progress(i, len(items))
     summary = summarize(rows)
     meta = {
-        "command": command or f"newsqa eval --squad {path}" + (f" --limit {limit}" if limit else "") + (" --mix" if mix else ""),
+        "command": command or f"newsqa eval --squad {path}" + (f" --limit {limit}" if limit else "") + (" --mix" if mix else "")
+        + (f" --unanswerable-share {unanswerable_share} --seed {seed}" if removed else ""),
         "file": str(path), "file_sha256": file_sha256(Path(path)), "questions": len(items), "of": len(questions), "skipped_empty": skipped,
-        "seed": SEED if limit and limit < len(questions) else None, "mix": mix, "retriever": retriever,
+        "seed": seed if (limit and limit < len(questions)) or removed else None, "mix": mix, "retriever": retriever,
+        "unanswerable_share": unanswerable_share, "left_out_documents": len(removed),
+        "documents": len({document_of(a.id) for a in all_articles}), "generator": gen.name if gen is not None else None,
         "answerer": answerer, "k": k, "index": str(pipe.index.path), "chunks": pipe.index.size,
         "articles": len(pipe.index.articles), "model": pipe.index.manifest["model"]["name"],
         "tokenizer": pipe.index.tokenizer,
@@ -243,6 +351,9 @@ def run_squad(
 
 
 COLS = ["questions", "hit@1", "hit@5", "mrr", "char_f1", "em", "contains", "refused", "latency_p50_ms"]
+# the refusal and citation figures of a run with left-out documents
+REFUSAL_COLS = ["answerable", "unanswerable", "cited_own", "false_refusals", "refusal_recall", "refusal_precision",
+                "ttft_p50_ms", "latency_p90_ms"]
 
 
 def _fmt(v: Any) -> str:
@@ -265,9 +376,18 @@ def render(summary: dict[str, Any], meta: dict[str, Any]) -> str:
         "|---" * len(COLS) + "|",
         "| " + " | ".join(_fmt(summary[c]) for c in COLS) + " |",
         "",
+        *([f"- left out of the index: {meta['left_out_documents']} of {meta['documents']} documents "
+           f"(share {meta['unanswerable_share']}, seed {meta['seed']}); their questions must be refused",
+           "",
+           "| " + " | ".join(REFUSAL_COLS) + " |",
+           "|---" * len(REFUSAL_COLS) + "|",
+           "| " + " | ".join(_fmt(summary.get(c)) for c in REFUSAL_COLS) + " |",
+           ""] if meta.get("left_out_documents") else []),
         "hit@k / MRR: a chunk of the question's own paragraph among the hits. char_f1 / em: CMRC 2018 scoring "
         "(punctuation and spaces removed, max over references; a refusal scores 0). contains: the answer "
-        "contains a reference.",
+        "contains a reference. Answer and retrieval figures are over the answerable questions. cited_own: "
+        "the answer cites the question's own paragraph; false_refusals: answerable questions refused; "
+        "refusal_recall / _precision: refusing as the positive class.",
         "",
     ])
 

@@ -103,6 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--squad", type=Path, default=None, metavar="FILE",
                    help="evaluate on a SQuAD-style file (e.g. CMRC 2018, DRCD): its paragraphs are indexed in their own folder under eval/runs/squad-index/")
     p.add_argument("--mix", action="store_true", help="with --squad: index the paragraphs together with the news corpus")
+    p.add_argument("--unanswerable-share", type=float, default=0.0, metavar="S",
+                   help="with --squad: leave a seeded share S (0..1) of the file's documents out of the index; their questions must be refused")
+    p.add_argument("--seed", type=int, default=2018, help="with --squad: seeds the left-out documents and the --limit sample (default 2018)")
     p.add_argument("--answerers", default=None, help="comma-separated answerers to run side by side, e.g. extractive,generative")
 
     p = sub.add_parser("serve", help="start the web chat (builds the index first if there is none)")
@@ -251,6 +254,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         summary, out = run_squad(
             args.squad, out_dir=args.out, model=args.model, retriever=args.retriever or "hybrid", answerer=args.answerer,
             k=args.k, limit=args.limit, mix=args.mix, command=" ".join(["newsqa"] + args.argv),
+            unanswerable_share=args.unanswerable_share, seed=args.seed,
             progress=_Progress("questions"), index_progress=_Progress("embedding"),
         )
         print((out / "report.md").read_text(encoding="utf-8"))

@@ -107,3 +107,67 @@ def test_cli_parses_the_retrieval_and_squad_options():
     assert (a.retriever, a.paper, a.date_from, a.date_to) == ("lexical", "今日柯城", "2022-05-01", "2022-05-31")
     with pytest.raises(SystemExit):
         build_parser().parse_args(["ask", "问题", "--retriever", "bm25"])
+
+
+class _EchoGenerator:
+    """Always refuses, as a 1.5B model too often does (a stand-in for the LLM)."""
+
+    name = "echo"
+
+    def stream(self, messages, **kw):
+        yield "资料中没有相关信息。"
+
+
+def test_unanswerable_share_leaves_documents_out(tiny, tmp_path):
+    from eval.squad import document_of, left_out_documents
+
+    arts, _qs = load_squad(tiny)
+    assert left_out_documents(arts, 0.0) == set()
+    gone = left_out_documents(arts, 0.5, seed=1)
+    assert len(gone) == 1 and gone == left_out_documents(arts, 0.5, seed=1)  # seeded, whole documents
+    with pytest.raises(Exception):
+        left_out_documents(arts, 1.0)
+    emb = HashingEmbedder(dim=256)
+    summary, out = run_squad(tiny, embedder=emb, cache_dir=tmp_path / "cache", out_dir=tmp_path / "out",
+                             retriever="hybrid", answerer="extractive", unanswerable_share=0.5, seed=1)
+    rows = [json.loads(l) for l in (out / "rows.jsonl").read_text(encoding="utf-8").splitlines()]
+    removed = {r["id"] for r in rows if not r["answerable"]}
+    assert removed and removed == {q["id"] for q in _qs if q["document"] in gone and not q["empty"]}
+    assert summary["answerable"] + summary["unanswerable"] == summary["questions"] == 3
+    from qa.index.store import load_index
+
+    folder, _a, _q = squad_index(tiny, emb, cache_dir=tmp_path / "cache", exclude=gone)
+    assert not any(document_of(a) in gone for a in load_index(folder).articles)
+    for key in ("cited_own", "false_refusals", "refusal_recall", "refusal_precision", "ttft_p50_ms"):
+        assert key in summary
+    report = (out / "report.md").read_text(encoding="utf-8")
+    assert "left out of the index: 1 of 2 documents" in report and "refusal_recall" in report
+
+
+def test_summary_refusal_figures():
+    from eval.squad import summarize
+
+    def row(answerable, refused, f1=0.0, own=False):
+        return {"error": None, "answerable": answerable, "refused": refused, "f1": f1, "em": False, "contains": False,
+                "cited_own": own, "hit_rank": 1 if answerable else None, "seconds": 1.0, "ttft_ms": 500.0}
+
+    s = summarize([row(True, False, 1.0, True), row(True, True), row(False, True), row(False, False)])
+    assert s["false_refusals"] == 0.5 and s["refusal_recall"] == 0.5 and s["refusal_precision"] == 0.5
+    assert s["char_f1"] == 0.5 and s["cited_own"] == 0.5 and s["ttft_p50_ms"] == 500.0
+
+
+def test_rows_record_the_model_output_and_prompt(tiny, tmp_path):
+    emb = HashingEmbedder(dim=256)
+    _s, out = run_squad(tiny, embedder=emb, cache_dir=tmp_path / "cache", out_dir=tmp_path / "out",
+                        answerer="generative", generator=_EchoGenerator())
+    rows = [json.loads(l) for l in (out / "rows.jsonl").read_text(encoding="utf-8").splitlines()]
+    asked = [r for r in rows if "model_output" in r]
+    assert asked and all(r["model_output"].startswith("资料中没有") for r in asked)
+    assert any(r["answer_in_prompt"] for r in asked)  # the prompt held the reference
+
+
+def test_cli_parses_unanswerable_share():
+    from newsqa.cli import build_parser
+
+    a = build_parser().parse_args(["eval", "--squad", "f.json", "--unanswerable-share", "0.33", "--seed", "7"])
+    assert (a.unanswerable_share, a.seed) == (0.33, 7)
