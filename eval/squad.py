@@ -334,7 +334,7 @@ def run_squad(
         + (f" --unanswerable-share {unanswerable_share} --seed {seed}" if removed else ""),
         "file": str(path), "file_sha256": file_sha256(Path(path)), "questions": len(items), "of": len(questions), "skipped_empty": skipped,
         "seed": seed if (limit and limit < len(questions)) or removed else None, "mix": mix, "retriever": retriever,
-        "unanswerable_share": unanswerable_share, "left_out_documents": len(removed),
+        "sampled": bool(limit and limit < len(questions)), "unanswerable_share": unanswerable_share, "left_out_documents": len(removed),
         "documents": len({document_of(a.id) for a in all_articles}), "generator": gen.name if gen is not None else None,
         "answerer": answerer, "k": k, "index": str(pipe.index.path), "chunks": pipe.index.size,
         "articles": len(pipe.index.articles), "model": pipe.index.manifest["model"]["name"],
@@ -366,7 +366,7 @@ def render(summary: dict[str, Any], meta: dict[str, Any]) -> str:
         "",
         f"- command: `{meta['command']}`",
         f"- file: `{meta['file']}` (sha256 {meta['file_sha256'][:12]}), {meta['questions']} of {meta['of']} questions"
-        + (f" (seeded sample, seed {meta['seed']})" if meta["seed"] else "")
+        + (f" (seeded sample, seed {meta['seed']})" if meta.get("sampled", meta["seed"]) else "")
         + (f"; {meta['skipped_empty']} blank questions in the file skipped" if meta["skipped_empty"] else ""),
         f"- index: `{meta['index']}` ({meta['articles']} articles, {meta['chunks']} chunks"
         + (", paragraphs mixed into the news corpus" if meta["mix"] else "") + f"; model {meta['model']}, tokenizer {meta['tokenizer']})",
