@@ -200,7 +200,7 @@ def score(item: dict[str, Any], answer: dict[str, Any], trace: dict[str, Any] | 
         "em": bool(ok and M.exact_match(answer["text"], refs)),
         "contains": bool(ok and M.answer_correct(answer["text"], refs)),
         "cited_own": bool(ok and any(c["article_id"] == item["paragraph"] for c in answer["citations"])),
-        "cited": [c["article_id"] for c in answer["citations"]],
+        "cited": [c["article_id"] for c in answer["citations"]], "signals": answer.get("signals", {}),
         "quotes": [c["quote"] for c in answer["citations"]],
         "ttft_ms": t.get("ttft", t.get("total")), "total_ms": t.get("total"),
         "hits": [[h["article_id"], h["rank"], h.get("dense_rank"), h.get("lexical_rank"), h.get("score"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -77,7 +78,13 @@ class Pipeline:
     @classmethod
     def load(cls, index_dir: Path, embedder: "Embedder", settings: Settings) -> "Pipeline":
         index = verify_index(index_dir, identity=embedder.identity)
-        extractive = ExtractiveAnswerer(embedder, LexicalStats(index.articles.values()), settings.answer)
+        answer = settings.answer
+        if answer.refusal == "signals" and (embedder.identity or {}).get("name") != answer.refusal_model:
+            # the refusal weights are on the calibrated model's cosine scale
+            log.info("refusal decided by rules: weights are calibrated for %s, not %s",
+                     answer.refusal_model, (embedder.identity or {}).get("name"))
+            answer = dataclasses.replace(answer, refusal="rules")
+        extractive = ExtractiveAnswerer(embedder, LexicalStats(index.articles.values()), answer)
         return cls(index, embedder, Retriever(index, embedder, settings.retrieval), extractive,
                    GroundedAnswerPolicy(extractive, settings.generation, embedder), settings)
 

@@ -66,11 +66,29 @@ class AnswerSettings:
     min_support: float = 0.35
     min_lexical: float = 0.09
     min_score_latin: float = 0.74
+    # How a Chinese question's refusal is decided: "signals" (the default) on the chance that
+    # the archive does not hold the answer, a logistic function of the best passage's cosine
+    # (``top_score``) and the idf-weighted share of the question's words in that passage and
+    # its title (``top_coverage``: idf from the archive itself); refused at ``refuse_at``.
+    # The weights and bar were fitted with 2-fold cross-validation by document on CMRC 2018
+    # dev and DRCD dev with a third of their documents left out (eval/OUTSIDE.md).
+    # "rules": the older bounds above (min_lexical, min_score with min_support). Cosines are the
+    # embedding model's own scale, so the weights hold for ``refusal_model`` only; a pipeline
+    # with another model uses the rules.
+    refusal: str = "signals"
+    refusal_model: str = "multilingual-e5-small"
+    refusal_bias: float = 31.6
+    refusal_w_score: float = -31.4
+    refusal_w_coverage: float = -7.9
+    refuse_at: float = 0.5
     # Add a second sentence when it scores at least this fraction of the best one.
     second_ratio: float = 0.92
     # Embed candidate sentences for Chinese questions too (slower; questions in a
     # Latin script always do, since word overlap cannot rank their sentences).
     sentence_vectors: bool = False
+    # Answer a question asking for a number, date, person or place with that span of the
+    # best sentence (the sentence is the citation); otherwise, and when no span is found, the sentence.
+    typed_span: bool = True
 
 
 
@@ -105,6 +123,11 @@ class GenerationSettings:
     context_chars: int = 220
     max_tokens: int = 96
     title_chars: int = 200
+    # "short": the model writes the fact in as few words as the question needs (the cited
+    # sentence comes with the citation); "sentence": one sentence. ``few_shot`` adds worked
+    # examples (``qa.answer.ground.FEW_SHOT_ZH``) to the cached prompt prefix.
+    prompt: str = "short"
+    few_shot: bool = True
     # The pre-check before generation refuses only when nothing relevant came back: the
     # model's own refusal, grounding and answer types are a second check, so the bounds
     # are looser than the extractive answerer's (``AnswerSettings``). Set on the gold
@@ -112,6 +135,14 @@ class GenerationSettings:
     # cosine of 0.733; off-topic questions (weather, share prices) have support 0.
     precheck_min_lexical: float = 0.05
     precheck_min_score_latin: float = 0.70
+    # With ``AnswerSettings.refusal == "signals"``: refuse before generation at this chance that
+    # the archive lacks the answer (above the extractive bar: the model and grounding check again).
+    precheck_refuse_at: float = 0.8
+    # The model's refusal is overridden by the extractive answer when that chance is at most this
+    # ("signals"), else when the quoted sentence covers ``override_refusal_lexical`` of the
+    # question's weighted words ("rules"); ``refusal_override`` False: the model's refusal stands.
+    refusal_override: bool = True
+    override_refusal_p: float = 0.1
     # Only articles holding at least this share of the best article's share of the
     # question's bigrams go into the prompt (``qa.answer.ground.on_subject``).
     min_subject: float = 0.6

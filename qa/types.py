@@ -180,6 +180,7 @@ class Answer:
     generated_sentences: int | None = None  # generative: sentences the model wrote
     generator: str | None = None
     index_generation: str | None = None  # the index generation (gen-NNNNNN) that answered, whole
+    signals: dict[str, float] = field(default_factory=dict)  # what the refusal was decided on (scores, 0..1 chances)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict with the keys documented in the README."""
@@ -196,4 +197,5 @@ class Answer:
             "generated_sentences": self.generated_sentences,
             "generator": self.generator,
             "index_generation": self.index_generation,
+            "signals": {k: round(float(v), 4) for k, v in self.signals.items()},
         }

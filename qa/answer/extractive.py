@@ -11,7 +11,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from qa.settings import AnswerSettings
-from qa.text import QUESTION_STOPWORDS, is_mostly_latin, norm, sentences, stopword_pattern
+from qa.text import QUESTION_STOPWORDS, is_mostly_latin, norm, sentences, stopword_pattern, strip_punct
 from qa.types import Article, Citation, Hit
 
 # Question words and function words carry no evidence; 有/对/个 also say nothing here.
@@ -217,7 +217,7 @@ class ExtractiveAnswerer:
         """
         latin = is_mostly_latin(question) if latin is None else latin
         cands = self.candidates(question, qvec, hits, latin) if hits else []
-        diag: dict[str, float] = {"top_score": hits[0].score if hits else 0.0}
+        diag: dict[str, float] = {"top_score": hits[0].score if hits else 0.0, "nonsense": float(is_nonsense(question))}
         if not cands:
             return Extract(REFUSAL_EN if latin else REFUSAL_ZH, (), True, diag)
         best = cands[0]
@@ -225,6 +225,8 @@ class ExtractiveAnswerer:
         qnums = _QNUM.findall(norm(question))
         seen = norm("".join(h.article.title + h.chunk.text for h in hits))
         diag["missing_numbers"] = float(sum(1 for x in qnums if x not in seen))
+        diag["top_coverage"] = self.stats.support(question_grams(question), hits[0].article.title + hits[0].chunk.text)
+        diag["p_unanswerable"] = unanswerable_chance(diag, self.settings)
         if prechecks_out(diag, latin, self.settings):
             return Extract(REFUSAL_EN if latin else REFUSAL_ZH, (), True, diag)
         chosen = [best]
@@ -247,6 +249,17 @@ class ExtractiveAnswerer:
             prev = [sp for sp in sentences(a.body) if sp[1] <= start]
             if prev:
                 spans = [(a, *prev[-1])]
+        if self.settings.typed_span and not latin:
+            # a question asking for a number, date, person or place is answered by that span of
+            # the best sentence; the sentence is the citation
+            from qa.answer.span import typed_span
+
+            a, start, end = spans[0]
+            sp = typed_span(question, a.body[start:end], wanted.satisfied_by if wanted is not None else None)
+            if sp is not None:
+                raw_start, raw_end = a.raw_offsets(start, end)
+                cite = Citation(1, a.id, a.title, a.date, a.source, a.body[start:end], start, end, raw_start, raw_end, a.paper)
+                return Extract(f"{a.body[start + sp[0]:start + sp[1]]}[1]", (cite,), False, diag)
         citations = []
         parts = []
         for n, (a, start, end) in enumerate(spans, 1):
@@ -272,13 +285,30 @@ class Extract:
     signals: dict[str, float] = field(default_factory=dict)
 
 
+def is_nonsense(question: str) -> bool:
+    """A question that repeats a few characters over and over ("abababab…", "哈哈哈哈哈哈哈哈") asks nothing."""
+    t = strip_punct(question)
+    if len(t) < 8:
+        return False
+    return len({t[i : i + 2] for i in range(len(t) - 1)}) / (len(t) - 1) < 0.3
+
+
+def unanswerable_chance(diag: dict[str, float], s: AnswerSettings) -> float:
+    """The chance that the archive does not hold the answer, from the best passage's cosine and
+    the share of the question's weighted words it holds (``AnswerSettings.refusal_*``)."""
+    z = s.refusal_bias + s.refusal_w_score * diag.get("top_score", 0.0) + s.refusal_w_coverage * diag.get("top_coverage", 0.0)
+    return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
+
+
 def prechecks_out(diag: dict[str, float], latin: bool, s: AnswerSettings) -> bool:
     """Whether the diagnostics of ``answer()`` fail the bounds ``s`` (a question naming a
-    number no retrieved passage holds always does)."""
-    if diag.get("missing_numbers") or "best_lexical" not in diag:
+    number no retrieved passage holds, or repeating a few characters, always does)."""
+    if diag.get("missing_numbers") or "best_lexical" not in diag or diag.get("nonsense"):
         return True
     if latin:
         return diag["top_score"] < s.min_score_latin
+    if s.refusal == "signals":
+        return diag.get("p_unanswerable", 1.0) >= s.refuse_at
     return diag["best_lexical"] < s.min_lexical or (diag["top_score"] < s.min_score and diag["best_lexical"] < s.min_support)
 
 

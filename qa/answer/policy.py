@@ -66,19 +66,19 @@ class GroundedAnswerPolicy:
             # before generation refuse only when nothing relevant came back (looser bounds:
             # the model's refusal, grounding and answer types check again); nothing to quote then
             pre = dataclasses.replace(self.extractive.settings, min_lexical=gs.precheck_min_lexical,
-                                      min_score_latin=gs.precheck_min_score_latin)
+                                      min_score_latin=gs.precheck_min_score_latin, refuse_at=gs.precheck_refuse_at)
             if not prechecks_out(ex.signals, query.latin, pre):
                 refused, ex_typed = False, False
         if generator is None or refused:
             frame.timings.update(answer=time.perf_counter() - t2, total=time.perf_counter() - frame.t0)
             yield ex.text
-            yield frame.answer(text=ex.text, refused=refused, citations=ex.citations, answerer="extractive")
+            yield frame.answer(text=ex.text, refused=refused, citations=ex.citations, answerer="extractive", signals=ex.signals)
             return
         cands = self.extractive.candidates(query.scoring_text, query.scoring_vec, hits, query.latin)
         messages = build_messages(
             query.rewritten or query.asked,
             context_sentences(cands, gs.context_sentences, gs.context_chars, query.text, gs.min_subject, query.scoring_text),
-            gs.title_chars,
+            gs.title_chars, gs.prompt, gs.few_shot,
         )
         pieces: list[str] = []
         ttft = None
@@ -89,12 +89,13 @@ class GroundedAnswerPolicy:
             yield piece
         raw = clean_generated("".join(pieces))
         frame.timings.update(ttft=ttft or 0.0, generate=time.perf_counter() - t2)
+        ex = dataclasses.replace(ex, signals={**ex.signals, "model_refused": float(bool(raw) and is_refusal(raw))})
         g = ground(raw, hits, embedder=self.embedder, question=query.text) if raw and not is_refusal(raw) else None
         if g is not None and query.wanted is not None and not query.wanted.satisfied_by(g.plain):
             g = dataclasses.replace(g, text="", citations=(), supported=0)  # e.g. asked for an age, got no age
         frame.timings["total"] = time.perf_counter() - frame.t0
         if g is not None and g.citations:
-            yield frame.answer(text=g.text, refused=False, citations=g.citations, answerer="generative",
+            yield frame.answer(text=g.text, refused=False, citations=g.citations, answerer="generative", signals=ex.signals,
                                supported_sentences=g.supported, generated_sentences=g.total, generator=generator.name)
             return
         yield self._fallback(query, frame, ex, ex_typed, raw, g, generator.name, refusal_text)
@@ -113,17 +114,29 @@ class GroundedAnswerPolicy:
         ex_off = bool(cites) and not on
         # a model refusal stands unless the quoted sentence holds nearly all the question's words
         # (Chinese questions only: the bound was set on them, not on English questions' translated terms)
-        model_refused = bool(raw and is_refusal(raw)) and (
-            query.latin or ex.signals.get("best_lexical", 0.0) < self.settings.override_refusal_lexical)
+        model_refused = bool(raw and is_refusal(raw)) and not self._override(query, ex)
         if model_refused or not ex_typed or ex_off or (g is not None and g.mismatched):
             # the model found nothing (trust the refusal), or it pinned a fact on a subject the
             # cited article does not name (the asked-for fact is not there), or neither it nor
             # the quoted sentence states what was asked: refuse and list the closest articles
             return frame.answer(text=refusal_text, refused=True, answerer="generative", generator=generator_name,
+                                signals=ex.signals,
                                 supported_sentences=g.supported if g else None,
                                 generated_sentences=g.total if g else None)
         return frame.answer(text=text, refused=False, citations=cites, answerer="extractive", generator=generator_name,
+                            signals=ex.signals,
                             supported_sentences=0, generated_sentences=g.total if g else 0)
+
+
+    def _override(self, query: "Query", ex: Extract) -> bool:
+        """Whether the extractive answer stands in for the model's refusal: the signals say the
+        archive holds the answer (Chinese questions only: English ones' words are not the passages')."""
+        gs = self.settings
+        if not gs.refusal_override or query.latin:
+            return False
+        if self.extractive.settings.refusal == "signals":
+            return ex.signals.get("p_unanswerable", 1.0) <= gs.override_refusal_p
+        return ex.signals.get("best_lexical", 0.0) >= gs.override_refusal_lexical
 
 
 def refusal_for(question: str) -> str:
