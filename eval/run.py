@@ -173,6 +173,7 @@ def run_eval(
     paper: str | None = None,
     date_from: str | None = None,
     date_to: str | None = None,
+    settings: Any = None,
 ) -> tuple[dict[str, Any], Path]:
     """Ask every gold question and write rows.jsonl, summary.json and report.md.
 
@@ -185,13 +186,14 @@ def run_eval(
         progress: called with (done, total).
         embedder: an embedder object (tests).
         retriever, paper, date_from, date_to: passed to every ``ask()``.
+        settings: a ``qa.settings.Settings`` for every ``ask()`` (ablations; default from the environment).
 
     Returns:
         (summary, output folder).
     """
-    options = dict(retriever=retriever, paper=paper, date_from=date_from, date_to=date_to)
+    options = dict(retriever=retriever, paper=paper, date_from=date_from, date_to=date_to, settings=settings)
     items = load_gold(gold_path)[: limit or None]
-    pipe = get_pipeline(index, model, embedder)  # load once, outside the timed loop
+    pipe = get_pipeline(index, model, embedder, settings)  # load once, outside the timed loop
     ask(items[0]["question"], k=k, index=index, model=model, answerer=answerer, embedder=embedder, **options)  # warm-up
     rows = []
     for i, it in enumerate(items, 1):

@@ -288,6 +288,7 @@ def run_squad(
     unanswerable_share: float = 0.0,
     seed: int = SEED,
     generator: Any = None,
+    settings: Any = None,
 ) -> tuple[dict[str, Any], Path]:
     """Index a SQuAD-style file's paragraphs, ask its questions, write rows.jsonl, summary.json and report.md.
 
@@ -296,6 +297,7 @@ def run_squad(
             ``seed``); their questions count as unanswerable.
         seed: seeds the left-out documents and the ``limit`` sample.
         generator: a generator object instead of the installed one (tests).
+        settings: a ``qa.settings.Settings`` for every ``ask()`` (ablations; default from the environment).
 
     Returns:
         (summary, output folder).
@@ -311,7 +313,7 @@ def run_squad(
     skipped = sum(1 for q in questions if q["empty"])
     questions = [dict(q, answerable=q["answerable"] and q["document"] not in removed) for q in questions if not q["empty"]]
     items = sample(questions, limit, seed)
-    pipe = get_pipeline(folder, embedder=emb)
+    pipe = get_pipeline(folder, embedder=emb, settings=settings)
     gen = generator if generator is not None else (None if answerer == "extractive" else default_generator())
     rec = RecordingGenerator(gen) if gen is not None else None
     rows = []
@@ -319,7 +321,7 @@ def run_squad(
         t0 = time.perf_counter()
         try:
             a = ask(it["question"], k=k, index=folder, embedder=emb, answerer=answerer, retriever=retriever,
-                    generator=rec).to_dict()
+                    generator=rec, settings=settings).to_dict()
             row = score(it, a, rec.take() if rec is not None else None)
             row["error"] = None
         except NewsQAError as e:

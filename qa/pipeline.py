@@ -104,7 +104,8 @@ class Pipeline:
         latin = is_mostly_latin(text)
         scoring = self.retriever.dense_query(text) if latin and self.retriever.settings.english_dense_terms else text
         scoring_vec = vec if scoring == text else self.retriever.embed(scoring)
-        return Query(asked, rewritten, text, vec, latin, scoring, scoring_vec, expected_type(text))
+        wanted = expected_type(text) if self.settings.answer.answer_types else None
+        return Query(asked, rewritten, text, vec, latin, scoring, scoring_vec, wanted)
 
 
 _pipelines: dict[tuple[str, str, Settings], Pipeline] = {}

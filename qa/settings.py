@@ -86,6 +86,9 @@ class AnswerSettings:
     # Embed candidate sentences for Chinese questions too (slower; questions in a
     # Latin script always do, since word overlap cannot rank their sentences).
     sentence_vectors: bool = False
+    # Check the answer type a question asks for (an age, a year, a count of 户 …:
+    # ``qa.answer.answer_type``); False: any sentence may answer.
+    answer_types: bool = True
     # Answer a question asking for a number, date, person or place with that span of the
     # best sentence (the sentence is the citation); otherwise, and when no span is found, the sentence.
     typed_span: bool = True

@@ -76,13 +76,19 @@ def typed_span(question: str, sentence: str, accept: Callable[[str], bool] | Non
              and (accept is None or accept(sent[s:e]))]
     if not spans:
         return None
-    # positions of the sentence covered by one of the question's character bigrams
+    # positions of the sentence covered by one of the question's character bigrams; those next to
+    # the question word (总投资 in 总投资多少) name what is asked and weigh three times as much
     qgrams = {q[i : i + 2] for i in range(len(q) - 1)}
-    covered = [i for i in range(len(sent) - 1) if sent[i : i + 2] in qgrams]
+    m = KINDS[kind].search(q)
+    around = q[max(0, m.start() - 3) : m.start()] + " " + q[m.end() : m.end() + 3]
+    focus = {around[i : i + 2] for i in range(len(around) - 1)}
+    weight = {i: 3.0 if sent[i : i + 2] in focus else 1.0 for i in range(len(sent) - 1) if sent[i : i + 2] in qgrams}
+    covered = list(weight)
 
     def rank(span: tuple[int, int]) -> tuple[float, int, int]:
         s, e = span
-        near = sum(1 for i in covered if s - 8 <= i < s) + 0.25 * sum(1 for i in covered if e <= i < e + 4)
+        # the words just before a value name it (总库容109万方): the four characters before count double
+        near = sum(w * (2 if i >= s - 4 else 1) for i, w in weight.items() if s - 8 <= i < s)
         dist = min((min(abs(i + 2 - s), abs(i - e)) for i in covered), default=0)
         return (-near, dist, s)
 

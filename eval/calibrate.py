@@ -1,0 +1,104 @@
+"""Fit the refusal weights (``AnswerSettings.refusal_*``) on unanswerable-share runs, with 2-fold cross-validation by document.
+
+Reads the rows of ``newsqa eval --squad FILE --unanswerable-share S`` runs (each row
+records the signals its refusal was decided on), pools them, splits the documents in two
+seeded folds, fits a logistic function of ``top_score`` and ``top_coverage`` on one fold,
+chooses the bar that keeps false refusals at or under ``max_false`` there, and reports
+false refusals and refusal recall on the other fold, per set. The weights to ship are then
+fitted on all rows. Usage: ``python -m eval.calibrate RUN_DIR… [--max-false 0.05]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+FEATURES = ("top_score", "top_coverage")
+
+
+def load_rows(run_dirs: Sequence[Path]) -> list[dict[str, Any]]:
+    """Rows of the runs that carry the signals, each tagged with its set and document."""
+    rows = []
+    for d in run_dirs:
+        stem = Path(json.loads((Path(d) / "summary.json").read_text(encoding="utf-8"))["meta"]["file"]).stem
+        for line in (Path(d) / "rows.jsonl").read_text(encoding="utf-8").splitlines():
+            r = json.loads(line)
+            s = r.get("signals") or {}
+            if r.get("error") is None and all(f in s for f in FEATURES):
+                r["set"], r["document"] = stem, f"{stem}:{r['paragraph'].rsplit('-', 1)[0]}"
+                rows.append(r)
+    return rows
+
+
+def fit(x: np.ndarray, y: np.ndarray, l2: float = 1e-3, steps: int = 3000) -> np.ndarray:
+    """Logistic regression by gradient descent on standardised features; returns (bias, weights…) on the raw scale."""
+    mu, sd = x.mean(0), x.std(0) + 1e-9
+    z = (x - mu) / sd
+    w = np.zeros(z.shape[1] + 1)
+    zb = np.c_[np.ones(len(z)), z]
+    for _ in range(steps):
+        p = 1 / (1 + np.exp(-zb @ w))
+        g = zb.T @ (p - y) / len(y) + l2 * np.r_[0, w[1:]]
+        w -= 1.0 * g
+    return np.r_[w[0] - (w[1:] * mu / sd).sum(), w[1:] / sd]
+
+
+def chance(coef: np.ndarray, x: np.ndarray) -> np.ndarray:
+    return 1 / (1 + np.exp(-(coef[0] + x @ coef[1:])))
+
+
+def bar_for(p_answerable: np.ndarray, max_false: float) -> float:
+    """The lowest bar that refuses at most ``max_false`` of the answerable questions."""
+    s = np.sort(p_answerable)[::-1]
+    k = int(np.floor(max_false * len(s)))
+    return float(s[k]) + 1e-9 if k < len(s) else 0.0
+
+
+def matrix(rows: Sequence[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
+    x = np.array([[r["signals"][f] for f in FEATURES] for r in rows], dtype=float)
+    y = np.array([not r["answerable"] for r in rows], dtype=float)
+    return x, y
+
+
+def crossvalidate(rows: Sequence[dict[str, Any]], max_false: float, seed: int = 2018) -> list[dict[str, Any]]:
+    docs = sorted({r["document"] for r in rows})
+    fold_a = set(random.Random(seed).sample(docs, len(docs) // 2))
+    folds = [[r for r in rows if r["document"] in fold_a], [r for r in rows if r["document"] not in fold_a]]
+    out = []
+    for i in (0, 1):
+        train, test = folds[i], folds[1 - i]
+        x, y = matrix(train)
+        coef = fit(x, y)
+        bar = bar_for(chance(coef, x)[y == 0], max_false)
+        for name in sorted({r["set"] for r in test}):
+            xt, yt = matrix([r for r in test if r["set"] == name])
+            p = chance(coef, xt)
+            out.append({"fold": i + 1, "set": name, "bar": round(bar, 3), "coef": [round(c, 2) for c in coef],
+                        "false_refusals": round(float((p[yt == 0] >= bar).mean()), 3),
+                        "refusal_recall": round(float((p[yt == 1] >= bar).mean()), 3),
+                        "answerable": int((yt == 0).sum()), "unanswerable": int((yt == 1).sum())})
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("runs", nargs="+", type=Path)
+    ap.add_argument("--max-false", type=float, default=0.05)
+    a = ap.parse_args(argv)
+    rows = load_rows(a.runs)
+    for r in crossvalidate(rows, a.max_false):
+        print(json.dumps(r, ensure_ascii=False))
+    x, y = matrix(rows)
+    coef = fit(x, y)
+    print(json.dumps({"all_rows": len(rows), "bias": round(float(coef[0]), 2),
+                      **{f"w_{f}": round(float(c), 2) for f, c in zip(FEATURES, coef[1:])},
+                      "bar": round(bar_for(chance(coef, x)[y == 0], a.max_false), 3)}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,66 @@
+"""Typed spans (qa/answer/span.py), nonsense questions and the signal-based refusal chance."""
+
+from __future__ import annotations
+
+import pytest
+
+from qa.answer.extractive import is_nonsense, prechecks_out, unanswerable_chance
+from qa.answer.span import question_kind, typed_span
+from qa.settings import AnswerSettings
+
+SENT = "城东新区图书馆于2020年10月18日开馆，总投资1.2亿元，藏书约80万册。"
+
+
+def _span(q, s, accept=None):
+    sp = typed_span(q, s, accept)
+    return None if sp is None else s[sp[0]:sp[1]]
+
+
+@pytest.mark.parametrize("q, kind", [("总投资多少？", "number"), ("哪一年开馆？", "date"), ("何時開館？", "date"),
+                                     ("馆长是谁？", "person"), ("图书馆在哪里？", "place"), ("为什么建图书馆？", None)])
+def test_question_kind(q, kind):
+    assert question_kind(q) == kind
+
+
+def test_number_and_date_spans():
+    assert _span("城东新区图书馆总投资多少？", SENT) == "1.2亿元"
+    assert _span("图书馆何时开馆？", SENT) == "2020年10月18日"
+    assert _span("图书馆藏书多少册？", SENT) == "约80万册"
+    # the value after the question's own words, not the first number of the sentence
+    assert _span("水库的总库容是多少？", "水库正常库容84万方，总库容109万方。") == "109万方"
+    # a number the question states is not the answer
+    assert _span("2020年开馆的图书馆总投资多少？", SENT) == "1.2亿元"
+
+
+def test_span_accepts_only_the_type_asked_for():
+    assert _span("总投资多少？", SENT, accept=lambda t: "册" in t) == "约80万册"
+    assert _span("总投资多少？", SENT, accept=lambda t: False) is None
+
+
+def test_traditional_sentence_keeps_its_characters():
+    assert _span("區長是誰？", "區委副書記、區長張三出席會議。") == "張三"
+
+
+def test_no_span_for_other_questions():
+    assert typed_span("为什么建图书馆？", SENT) is None
+    assert typed_span("馆长是谁？", "图书馆开馆了。") is None
+
+
+def test_nonsense():
+    assert is_nonsense("abababababababababab") and is_nonsense("哈哈哈哈哈哈哈哈哈哈")
+    assert not is_nonsense("柯城累计回收生活垃圾多少吨？")
+    assert not is_nonsense("How many households live in the village and what do they grow?")
+    s = AnswerSettings()
+    diag = {"top_score": 0.95, "top_coverage": 1.0, "best_lexical": 1.0, "nonsense": 1.0}
+    assert prechecks_out(diag, True, s) and prechecks_out(diag, False, s)
+
+
+def test_unanswerable_chance_falls_with_score_and_coverage():
+    s = AnswerSettings()
+    lo = unanswerable_chance({"top_score": 0.93, "top_coverage": 0.9}, s)
+    hi = unanswerable_chance({"top_score": 0.84, "top_coverage": 0.2}, s)
+    assert 0 <= lo < s.refuse_at <= hi <= 1
+    on = {"top_score": 0.93, "top_coverage": 0.9, "best_lexical": 0.5, "p_unanswerable": lo}
+    assert not prechecks_out(on, False, s)
+    assert prechecks_out({**on, "p_unanswerable": hi}, False, s)
+    assert not prechecks_out({**on, "p_unanswerable": hi}, False, AnswerSettings(refusal="rules"))  # the old bounds
