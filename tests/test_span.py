@@ -64,3 +64,14 @@ def test_unanswerable_chance_falls_with_score_and_coverage():
     assert not prechecks_out(on, False, s)
     assert prechecks_out({**on, "p_unanswerable": hi}, False, s)
     assert not prechecks_out({**on, "p_unanswerable": hi}, False, AnswerSettings(refusal="rules"))  # the old bounds
+
+
+def test_relation_by_span_adjacency():
+    from qa.answer.relation import relation_holds
+
+    s = "区委副书记、区长张三，区人大常委会主任李四参加。"
+    assert relation_holds("区长是谁？", "张三", s) is True
+    assert relation_holds("区长是谁？", "李四", s) is False  # a name from another clause
+    assert relation_holds("区长是谁？", "区委书记", s) is False  # its words are there, not as one span
+    assert relation_holds("區長是誰？", "張三", "區委副書記、區長張三，區人大常委會主任李四參加。") is True
+    assert relation_holds("总投资多少？", "1.2亿元", SENT) is None  # numbers are grounding's job

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterator, Sequence
 
 from qa.answer.extractive import REFUSAL_EN, REFUSAL_ZH, Extract, ExtractiveAnswerer, prechecks_out
+from qa.answer.relation import relation_holds
 from qa.answer.ground import GroundedAnswer, build_messages, clean_generated, context_sentences, ground, is_refusal, off_subject
 from qa.settings import GenerationSettings
 from qa.text import is_mostly_latin
@@ -93,6 +94,9 @@ class GroundedAnswerPolicy:
         g = ground(raw, hits, embedder=self.embedder, question=query.text) if raw and not is_refusal(raw) else None
         if g is not None and query.wanted is not None and not query.wanted.satisfied_by(g.plain):
             g = dataclasses.replace(g, text="", citations=(), supported=0)  # e.g. asked for an age, got no age
+        if g is not None and gs.relation_check and len(g.citations) == 1 \
+                and relation_holds(query.asked, g.plain, g.citations[0].quote) is False:
+            g = dataclasses.replace(g, text="", citations=(), supported=0)  # the right sentence, the wrong name
         frame.timings["total"] = time.perf_counter() - frame.t0
         if g is not None and g.citations:
             yield frame.answer(text=g.text, refused=False, citations=g.citations, answerer="generative", signals=ex.signals,
