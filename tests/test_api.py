@@ -57,7 +57,7 @@ def test_citation_quote_is_exact(asker, small_index, seed_dir):
     # the only article that mentions 刘坂村 (000: 柯城“零废生活”应用场景进乡村)
     assert [a.id for a in idx.articles.values() if "刘坂村" in a.body] == [c.article_id]
     assert body[c.start : c.end] == c.quote
-    assert c.quote in ans.text
+    assert ans.text == "470余户[1]" and "470余户" in c.quote  # a count: the typed span, its sentence quoted
     raw = read_text(seed_dir / c.source)
     assert nows(raw[c.raw_start : c.raw_end]) == nows(c.quote)
     assert c.title == idx.articles[c.article_id].title

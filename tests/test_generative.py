@@ -191,14 +191,16 @@ def test_prechecks_out_bounds():
     from qa.answer.extractive import prechecks_out
     from qa.settings import AnswerSettings
 
-    s = AnswerSettings()
+    s = AnswerSettings(refusal="rules")  # the older bounds (the signals are tested in tests/test_span.py)
     on_topic = {"top_score": 0.95, "best_lexical": 0.5, "missing_numbers": 0.0}
     assert not prechecks_out(on_topic, False, s)
+    assert not prechecks_out({**on_topic, "p_unanswerable": 0.1}, False, AnswerSettings())
+    assert prechecks_out({**on_topic, "p_unanswerable": 0.9}, False, AnswerSettings())
     assert prechecks_out({**on_topic, "missing_numbers": 1.0}, False, s)  # names a number no passage holds
     assert prechecks_out({**on_topic, "best_lexical": 0.0}, False, s)
     assert prechecks_out({"top_score": 0.5}, True, s)  # no candidate sentence at all
     assert prechecks_out({**on_topic, "top_score": 0.6}, True, s)
-    assert not prechecks_out({**on_topic, "top_score": 0.6}, True, AnswerSettings(min_score_latin=0.5))
+    assert not prechecks_out({**on_topic, "top_score": 0.6}, True, AnswerSettings(min_score_latin=0.5, refusal="rules"))
 
 
 def test_generation_gets_the_questions_only_its_looser_precheck_lets_through(small_index, hashing_embedder, monkeypatch):

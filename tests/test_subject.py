@@ -112,6 +112,10 @@ def test_a_typed_quote_does_not_add_an_untyped_sentence(small_index, hashing_emb
     monkeypatch.setattr(p.extractive, "candidates", lambda *a, **k: [typed, scene])
     hits = [typed.hit, scene.hit]
     qvec = p.retriever.embed(q)
+    spanned = p.extractive.answer(q, qvec, hits)
+    assert spanned.text == "七八千元[1]" and "七八千元" in spanned.citations[0].quote  # the typed span, its sentence cited
+    # with whole sentences as answers (typed spans off) the second-sentence rule applies
+    monkeypatch.setattr(p.extractive, "settings", dataclasses.replace(p.extractive.settings, typed_span=False))
     ex = p.extractive.answer(q, qvec, hits)
     two, refused = ex.citations, ex.refused
     assert not refused and len(two) == 2  # untyped: the close second sentence is quoted as well
