@@ -141,8 +141,10 @@ class GenerationSettings:
     precheck_min_lexical: float = 0.05
     precheck_min_score_latin: float = 0.70
     # With ``AnswerSettings.refusal == "signals"``: refuse before generation at this chance that
-    # the archive lacks the answer (the extractive bar: the signals mean the same before the model).
-    precheck_refuse_at: float = 0.578
+    # the archive lacks the answer. The bar that refuses at most 3 % of either development set's
+    # answerable questions (``python -m eval.calibrate … --max-false 0.03``): the model's refusal
+    # and the answer checks add their own false refusals after it.
+    precheck_refuse_at: float = 0.747
     # The model's refusal is overridden by the extractive answer when that chance is at most this
     # ("signals"), else when the quoted sentence covers ``override_refusal_lexical`` of the
     # question's weighted words ("rules"); ``refusal_override`` False: the model's refusal stands.
