@@ -75,3 +75,11 @@ def test_relation_by_span_adjacency():
     assert relation_holds("区长是谁？", "区委书记", s) is False  # its words are there, not as one span
     assert relation_holds("區長是誰？", "張三", "區委副書記、區長張三，區人大常委會主任李四參加。") is True
     assert relation_holds("总投资多少？", "1.2亿元", SENT) is None  # numbers are grounding's job
+
+
+def test_span_words_after_the_question_word_and_lists():
+    s = "全区68个小区中，已成立40个业委会，覆盖率近六成。"
+    assert _span("目前成立了多少个业委会？", s) == "40个"  # 业委会 follows its count
+    assert _span("路面有多宽？", "桥长20米，路面宽12米。") == "12米"  # 宽 names the value
+    assert _span("电工多久赶到？", "电工30来分钟就赶到了。") == "30来分钟"
+    assert typed_span("在哪几个村试点？", "在甲村、乙村和丙村试点。") is None  # several items: the sentence

@@ -15,7 +15,7 @@ _UNIT = (r"平方公里|平方千米|平方米|平方英里|立方米|立方|方
          r"星期|周|天|日|小时|分钟|秒|人次|人|名|位|户|家|座|个|次|场|届|项|条|辆|台|所|部|本|种|倍|度|%|层|集|首|张|只|头|匹|亩|"
          r"英尺|英里|磅|艘|架|枚|颗|间|门|册|卷|篇|支|队|国|省|州|县|区|村|章|节|票|分|km|kg|cm|mm|m")
 _NUMBER = re.compile(
-    rf"(?:约|近|超过|逾|大约|将近|多达)?(?:\d[\d,.]*(?:\s*(?:多|余))?(?:\s*[万亿千百])?(?:\s*(?:多|余))?\s*(?:{_UNIT})?"
+    rf"(?:约|近|超过|逾|大约|将近|多达|不到)?(?:\d[\d,.]*(?:\s*(?:多|余|来))?(?:\s*[万亿千百])?(?:\s*(?:多|余))?\s*(?:{_UNIT})?"
     rf"|[{_CN}]+(?:多|余)?(?:{_UNIT}))"
 )
 _DATE = re.compile(
@@ -28,6 +28,7 @@ KINDS = {
     "person": re.compile(r"谁|哪位|什么人|哪个人|哪一位"),
     "place": re.compile(r"哪里|哪儿|在哪|何处|何地|什么地方|哪个(?:国家|城市|省|地区|州|县|市|岛)|哪国|哪座城市|哪一个国家"),
 }
+_LIST = re.compile(r"哪几|哪些|有哪|分别")
 _POS = {"person": ("nr",), "place": ("ns", "nt")}
 
 
@@ -66,8 +67,8 @@ def typed_span(question: str, sentence: str, accept: Callable[[str], bool] | Non
     the question 总库容是多少 is answered by the number after 总库容.
     """
     kind = question_kind(question)
-    if kind is None:
-        return None
+    if kind is None or _LIST.search(normalize(question)):
+        return None  # 哪几个村 / 哪些: several items, which the sentence lists
     sent = normalize(sentence)
     if len(sent) != len(sentence):  # offsets would not map back to the sentence as written
         return None
@@ -76,19 +77,28 @@ def typed_span(question: str, sentence: str, accept: Callable[[str], bool] | Non
              and (accept is None or accept(sent[s:e]))]
     if not spans:
         return None
-    # positions of the sentence covered by one of the question's character bigrams; those next to
-    # the question word (总投资 in 总投资多少) name what is asked and weigh three times as much
+    # positions of the sentence covered by one of the question's character bigrams. Those next to
+    # the question word name what is asked: before it (总库容 in 总库容是多少) they name the value
+    # that follows them in the sentence (总库容109万方), after it (个业委会 in 多少个业委会) the
+    # value that precedes them (40个业委会); the X of 多宽/多高/多长 names it as well (宽12米).
     qgrams = {q[i : i + 2] for i in range(len(q) - 1)}
     m = KINDS[kind].search(q)
-    around = q[max(0, m.start() - 3) : m.start()] + " " + q[m.end() : m.end() + 3]
-    focus = {around[i : i + 2] for i in range(len(around) - 1)}
-    weight = {i: 3.0 if sent[i : i + 2] in focus else 1.0 for i in range(len(sent) - 1) if sent[i : i + 2] in qgrams}
-    covered = list(weight)
+    before = q[max(0, m.start() - 3) : m.start()]
+    after = q[m.end() : m.end() + 4]
+    f_before = {before[i : i + 2] for i in range(len(before) - 1)}
+    f_after = {after[i : i + 2] for i in range(len(after) - 1)}
+    attr = m.group()[1] if len(m.group()) == 2 and m.group()[0] == "多" and m.group() != "多少" else None
+    grams = {i: sent[i : i + 2] for i in range(len(sent) - 1) if sent[i : i + 2] in qgrams}
+    covered = list(grams)
 
     def rank(span: tuple[int, int]) -> tuple[float, int, int]:
         s, e = span
-        # the words just before a value name it (总库容109万方): the four characters before count double
-        near = sum(w * (2 if i >= s - 4 else 1) for i, w in weight.items() if s - 8 <= i < s)
+        # the question's words in the eight characters before the value (the four nearest count double)
+        near = sum((3.0 if g in f_before else 1.0) * (2 if i >= s - 4 else 1) for i, g in grams.items() if s - 8 <= i < s)
+        # the words after the question word, right after the value
+        near += sum(3.0 * (2 if i <= e + 2 else 1) for i, g in grams.items() if e <= i < e + 6 and g in f_after)
+        if attr and attr in sent[max(0, s - 3) : s]:
+            near += 6.0
         dist = min((min(abs(i + 2 - s), abs(i - e)) for i in covered), default=0)
         return (-near, dist, s)
 
