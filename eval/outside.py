@@ -7,8 +7,10 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from eval.squad import summarize
+
 COLS = [("char_f1", "char F1"), ("em", "EM"), ("contains", "contains"), ("cited_own", "own ¶ cited"),
-        ("hit@1", "hit@1"), ("false_refusals", "false refusals"), ("refusal_recall", "refusal recall"),
+        ("hit@1", "hit@1"), ("false_refusals", "false refusals"), ("refused_own_top1", "refused, own ¶ top-1"), ("refusal_recall", "refusal recall"),
         ("refusal_precision", "refusal precision"), ("ttft_p50_ms", "TTFT p50 ms"), ("latency_p50_ms", "total p50 ms"),
         ("latency_p90_ms", "total p90 ms")]
 
@@ -33,7 +35,9 @@ def table(run_dirs: Sequence[Path], labels: Sequence[str] | None = None) -> str:
     cmds = []
     for i, d in enumerate(run_dirs):
         s = json.loads((Path(d) / "summary.json").read_text(encoding="utf-8"))
-        meta, o = s["meta"], s["overall"]
+        meta = s["meta"]
+        rows = [json.loads(l) for l in (Path(d) / "rows.jsonl").read_text(encoding="utf-8").splitlines()]
+        o = summarize(rows)  # the current definitions, also for runs written before a figure was added
         label = labels[i] if labels else Path(d).name
         lines.append(f"| {label} | {Path(meta['file']).stem} | {meta['answerer']} | "
                      f"{o['questions']} ({o.get('answerable', o['questions'])} / {o.get('unanswerable', 0)}) | "
@@ -43,4 +47,4 @@ def table(run_dirs: Sequence[Path], labels: Sequence[str] | None = None) -> str:
 
 
 if __name__ == "__main__":
-    print(table([Path(a) for a in sys.argv[1:]]))
+    print(table([Path(a) for a in sys.argv[1:]]))  # python -m eval.outside RUN_DIR…

@@ -241,6 +241,9 @@ def summarize(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "cited_own": M.ratio(sum(r.get("cited_own", False) for r in ans), n),
         "refused": M.ratio(len(refused), len(done)),
         "false_refusals": M.ratio(sum(r["refused"] for r in ans), n),
+        # refusals although the question's own paragraph was the top hit (it holds the answer)
+        "refused_own_top1": M.ratio(sum(r["refused"] for r in ans if r["hit_rank"] == 1),
+                                    sum(1 for r in ans if r["hit_rank"] == 1)),
         "refusal_recall": M.ratio(sum(r["refused"] for r in una), len(una)),
         "refusal_precision": M.ratio(sum(not r.get("answerable", True) for r in refused), len(refused)),
         "ttft_p50_ms": round(M.percentile(ttft, 50), 1) if ttft else None,
@@ -354,7 +357,7 @@ def run_squad(
 
 COLS = ["questions", "hit@1", "hit@5", "mrr", "char_f1", "em", "contains", "refused", "latency_p50_ms"]
 # the refusal and citation figures of a run with left-out documents
-REFUSAL_COLS = ["answerable", "unanswerable", "cited_own", "false_refusals", "refusal_recall", "refusal_precision",
+REFUSAL_COLS = ["answerable", "unanswerable", "cited_own", "false_refusals", "refused_own_top1", "refusal_recall", "refusal_precision",
                 "ttft_p50_ms", "latency_p90_ms"]
 
 
