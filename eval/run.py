@@ -217,7 +217,7 @@ def run_eval(
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
         "retrieval": {"fusion": pipe.retriever.settings.fusion},
         "generation": dataclasses.asdict(pipe.settings.generation),
-        **({"options": {k_: v for k_, v in options.items() if v}} if any(options.values()) else {}),
+        **({"options": {k_: (dataclasses.asdict(v) if k_ == "settings" else v) for k_, v in options.items() if v}} if any(options.values()) else {}),
     }
     out = Path(out_dir) if out_dir else Path(__file__).resolve().parent / "runs" / time.strftime("%Y%m%d-%H%M%S")
     out.mkdir(parents=True, exist_ok=True)

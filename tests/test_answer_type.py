@@ -19,8 +19,7 @@ from qa.answer.answer_type import expected_type
         ("今年有多少位村支部带头人获评？", "count:位", "共有11名。", "共有11个。"),
         ("新新街道下辖多少个小区？", "count:个", "下辖68个小区。", "下辖许多小区。"),
         ("刘坂村共有多少名党员？", "count:名", "共有党员52名。", "共有村民1600余人。"),
-        ("下槽桥由哪家施工单位承建？", "organisation", "由衢州市交通建设集团承建。", "由一台大型挖掘机和十多名工人施工。"),
-        ("柯城是跟哪家企业联手的？", "organisation", "与浙江虎哥环境有限公司联手。", "与当地村民联手。"),
+        ("这座寺庙建于哪一年？", "year", "寺庙建于正德十六年。", "寺庙占地三千平方米。"),  # a reign year
         ("How many visitors came to the park in April?", "count:people", "4月共接待游客3000人次。",
          "从1月份开始到10月份都是空档期,没有什么人流量。"),
         ("How many active users does the app have?", "count:people", "It has 133,686 active users.",
@@ -79,3 +78,11 @@ def test_generated_answer_of_the_wrong_type_falls_back_to_the_typed_quote(small_
     a = ask("刘坂村共有村民多少户？", generator=Says("刘坂村共有村民1600余人。"), index=small_index, embedder=hashing_embedder)
     assert a.answerer == "extractive" and not a.refused
     assert "470余户" in a.text and a.supported_sentences == 0
+
+
+def test_organisation_questions_are_not_typed():
+    # an organisation's name has no fixed form (电视台, 球队, 出版社 …): a suffix list refused
+    # a third of the development sets' answerable 哪家 / 什么公司 questions and caught none of
+    # their unanswerable ones (eval/OUTSIDE.md), so these questions carry no answer type
+    assert expected_type("下槽桥由哪家施工单位承建？") is None
+    assert expected_type("这部电影由哪家公司发行？") is None

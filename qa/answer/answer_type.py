@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from qa.text import normalize
 
-_NUM = r"(?:\d+(?:\.\d+)?|[一二两三四五六七八九十百千万]+)"
+_NUM = r"(?:\d+(?:\.\d+)?|[〇零一二两三四五六七八九十百千万]+)"
 
 
 @dataclass(frozen=True)
@@ -34,16 +34,14 @@ class AnswerType:
 # (question pattern, type name, answer pattern); the first match wins
 _RULES: list[tuple[re.Pattern[str], str, str]] = [
     (re.compile(r"多大年纪|多大岁数|几岁|多少岁|年龄"), "age", rf"{_NUM}\s*(?:周岁|岁)"),
-    (re.compile(r"哪一年|哪年|何年|which year|what year", re.I), "year", r"\d{4}\s*年|(?:19|20)\d{2}"),
+    # a year in digits, Chinese numerals or a reign year (1958年, 一九五八年, 正德十六年)
+    (re.compile(r"哪一年|哪年|何年|which year|what year", re.I), "year", rf"{_NUM}\s*年|(?:19|20)\d{{2}}"),
     (re.compile(r"哪一天|哪天|几月几日|几月几号|何日|什么日子|what date|which day", re.I), "date",
      rf"{_NUM}\s*月\s*{_NUM}\s*[日号]|{_NUM}\s*[日号]|\d{{4}}-\d{{1,2}}-\d{{1,2}}|(?:January|February|March|April|May|June|July|August|September|October|November|December)\s+\d"),
     (re.compile(r"多少(?:钱|现金|元|万元|亿元)|how much money", re.I), "money", rf"{_NUM}\s*(?:多|余)?\s*(?:万|亿)?\s*元|\d[\d.,]*\s*(?:yuan|RMB)"),
     # 第几次会议 / 第几届: the answer states an ordinal (第6次), not just any number
     (re.compile(r"第几"), "ordinal",
      rf"第\s*{_NUM}|\b\d+(?:st|nd|rd|th)\b|\b(?:first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth)\b"),
-    # 哪家施工单位 / 哪家企业: the answer names an organisation
-    (re.compile(r"哪(?:一)?家|(?:什么|哪个)(?:公司|企业|单位|机构)"), "organisation",
-     r"公司|集团|企业|单位|厂|机构|银行|医院|学校|中心|合作社|协会|研究院|研究所|事务所|商店|超市|店|馆|社"),
 ]
 # 多少户 / 几户 / 多少名 …: the answer names a number of that unit
 _COUNT_UNITS = "户名位人个家座亩吨辆台所项条次"
