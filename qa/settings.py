@@ -202,8 +202,10 @@ class RetrievalSettings:
     # the twins and eval/english_heldout.jsonl. Chinese: weight 1 lifted gold hit@1 (0.850
     # → 0.900) and DRCD dev (0.962 → 0.968, 500 questions) but cost the extractive answerer
     # on 300 CMRC trial questions (accuracy 0.710 → 0.657: passages that repeat the
-    # question's words crowd ranks 2-5); 0.25 keeps 0.700 with gold hit@1 0.883.
-    w_coverage: float = 0.25
+    # question's words crowd ranks 2-5). Off for Chinese questions: in the issue-18 ablation
+    # (eval/OUTSIDE.md) 0.25 against 0 left hit@1 on CMRC 2018 dev and DRCD dev unchanged and
+    # the answers' figures within a point, and lifted only the gold set's hit@1.
+    w_coverage: float = 0.0
     w_coverage_latin: float = 1.0
     # An English question's dense query also carries the Chinese its names and phrases
     # point to in the index (``LexicalIndex.english_terms``): "Liuban Village" meets 刘坂村.
