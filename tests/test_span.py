@@ -83,3 +83,11 @@ def test_span_words_after_the_question_word_and_lists():
     assert _span("路面有多宽？", "桥长20米，路面宽12米。") == "12米"  # 宽 names the value
     assert _span("电工多久赶到？", "电工30来分钟就赶到了。") == "30来分钟"
     assert typed_span("在哪几个村试点？", "在甲村、乙村和丙村试点。") is None  # several items: the sentence
+
+
+def test_nonsense_is_refused_through_ask(small_index, hashing_embedder):
+    from qa import ask
+
+    a = ask("abababababababababab", index=small_index, embedder=hashing_embedder, answerer="extractive")
+    assert a.refused and not a.citations and a.signals.get("nonsense") == 1.0
+    assert "signals" in a.to_dict()
