@@ -301,7 +301,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     user, password = os.environ.get("NEWSQA_AUTH_USER"), os.environ.get("NEWSQA_AUTH_PASSWORD")
     if bool(user) != bool(password):
         raise NewsQAError("set both NEWSQA_AUTH_USER and NEWSQA_AUTH_PASSWORD for basic auth, or neither")
-    print(f"newsqa chat: loading; then open http://{args.host}:{args.port}/ in a browser (Ctrl+C stops it)", file=sys.stderr)
+    print(f"newsqa chat: loading; then open http://{args.host}:{args.port}/ in a browser (Ctrl+C stops it); "
+          f"OpenAI-compatible API at http://{args.host}:{args.port}/v1"
+          f"{' (key: $NEWSQA_API_KEY)' if os.environ.get('NEWSQA_API_KEY') else ''}", file=sys.stderr)
     serve(args.host, args.port, index=idx, model=args.model, auth=(user, password) if user else None, quiet=True)
     return 0
 

@@ -212,6 +212,7 @@ def build_app(index: Path | None = None, model: str | None = None, embedder: Any
         hidden_q = gr.Textbox(visible=False)
         hidden_a = gr.Textbox(visible=False)
         hidden_q.change(chat_api, hidden_q, hidden_a, api_name="chat")
+    app.newsqa_limiter = limiter  # the /v1 routes share the chat's per-address budget
     return app
 
 
@@ -225,17 +226,23 @@ def serve(
     quiet: bool = False,
     embedder: Any = None,
     rate_limit: tuple[int, float] | None | str = "default",
+    api_key: str | None = "env",
 ):
     """Launch the chat with safe defaults: loopback, no share link, bounded queue, no file serving,
-    a per-client rate limit ($NEWSQA_RATE_LIMIT, default 30 questions per 60 s)."""
+    a per-client rate limit ($NEWSQA_RATE_LIMIT, default 30 questions per 60 s), and the
+    OpenAI-compatible /v1 routes on the same port (``api_key``: "env" reads $NEWSQA_API_KEY)."""
     check_environment()
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
     app = build_app(index, model, embedder, rate_limit=rate_limit)
     app.queue(max_size=32, default_concurrency_limit=2)
     from starlette.middleware import Middleware
 
+    from ui.openai_api import OpenAIMount, OpenAIRoutes, default_api_key
+
+    v1 = OpenAIRoutes({"index": index, "model": model, "embedder": embedder}, limiter=app.newsqa_limiter,
+                      api_key=default_api_key() if api_key == "env" else api_key, auth=auth)
     app.launch(
-        app_kwargs={"middleware": [Middleware(DenyFileRoutes)]},
+        app_kwargs={"middleware": [Middleware(DenyFileRoutes), Middleware(OpenAIMount, routes=v1)]},
         server_name=host,
         server_port=port,
         share=False,
