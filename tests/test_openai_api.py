@@ -200,3 +200,48 @@ def test_routes_object_checks_bearer_key():
     with pytest.raises(APIError) as e:
         r.check_auth({"authorization": "Bearer abd"})
     assert e.value.status == 401
+
+
+def test_real_newsqa_serve_process_answers_with_the_real_model(real_index, tmp_path):
+    """`newsqa serve` as a reviewer starts it: a separate process, the real embedder, plain HTTP and the client."""
+    import os
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    port = free_port()
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "NEWSQA_API_KEY": KEY, "PYTHONPATH": str(root), "NEWSQA_GENERATOR": "none"}
+    log = open(tmp_path / "serve.log", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "newsqa", "serve", "--index", str(real_index), "--host", "127.0.0.1",
+                             "--port", str(port)], env=env, cwd=root, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            assert proc.poll() is None, (tmp_path / "serve.log").read_text()
+            try:
+                status, _ = _post(url, {"model": "newsqa", "messages": []})
+                if status == 400:
+                    break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, "newsqa serve did not come up"
+            time.sleep(1)
+        status, body = _post(url, {"model": "newsqa", "messages": [{"role": "user", "content": QUESTION}]})
+        assert status == 200
+        d = json.loads(body)
+        assert "470" in d["choices"][0]["message"]["content"] and d["citations"][0]["quote"]
+        assert _post(url, {"model": "newsqa", "messages": [{"role": "user", "content": QUESTION}]}, key=None)[0] == 401
+        chunks = list(_client(url).chat.completions.create(
+            model="newsqa", messages=[{"role": "user", "content": QUESTION}], stream=True))
+        assert "470" in "".join(c.choices[0].delta.content or "" for c in chunks)
+        assert chunks[-1].model_extra["citations"]
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
