@@ -175,7 +175,7 @@ def _cmd_models(args: argparse.Namespace) -> int:
 
 
 def _cmd_index(args: argparse.Namespace) -> int:
-    from qa.api import clear_cache, load_embedder
+    from qa.pipeline import clear_cache, load_embedder
     from qa.ingest.chunking import ChunkParams
     from qa.ingest.corpus import load_articles
     from qa.index.build import build_index
@@ -186,7 +186,7 @@ def _cmd_index(args: argparse.Namespace) -> int:
     if (adding or removing) and args.paths:
         raise NewsQAError("give either corpus paths (a full build) or --add/--remove (an update), not both")
     if adding or removing:
-        from qa.api import index_runtime
+        from qa.pipeline import index_runtime
 
         embedder = load_embedder(args.model, getattr(args, "runtime", None) or index_runtime(out))
     else:
@@ -256,28 +256,21 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         print((out / "report.md").read_text(encoding="utf-8"))
         print(f"report: {out}/report.md  rows: {out}/rows.jsonl  summary: {out}/summary.json")
         return 0
-    if args.retriever or args.paper or args.date_from or args.date_to:
-        # run_eval asks with the pipeline's defaults: set them on the cached pipeline it will use
-        from qa.api import get_pipeline
-
-        r = get_pipeline(args.index, args.model).retriever
-        r.mode = args.retriever or r.mode
-        if args.paper or args.date_from or args.date_to:
-            r.filters = {"paper": args.paper, "date_from": args.date_from, "date_to": args.date_to}
+    options = dict(retriever=args.retriever, paper=args.paper, date_from=args.date_from, date_to=args.date_to)
     gold = args.gold or default_gold_path()
     if args.answerers:
         from eval.run import run_eval_modes
 
         names = [n.strip() for n in args.answerers.split(",") if n.strip()]
         out = run_eval_modes(gold, names, out_dir=args.out, index=args.index, model=args.model, k=args.k,
-                             limit=args.limit, command=" ".join(["newsqa"] + args.argv), progress=_Progress("questions"))
+                             limit=args.limit, **options, command=" ".join(["newsqa"] + args.argv), progress=_Progress("questions"))
         print((out / "compare.md").read_text(encoding="utf-8"))
         print(f"report: {out}/compare.md (and one folder per answerer)")
         return 0
     summary, out = run_eval(
         gold, out_dir=args.out, index=args.index, model=args.model, k=args.k,
         answerer=args.answerer, limit=args.limit, command=" ".join(["newsqa"] + args.argv),
-        progress=_Progress("questions"),
+        progress=_Progress("questions"), **options,
     )
     print((out / "report.md").read_text(encoding="utf-8"))
     print(f"report: {out}/report.md  rows: {out}/rows.jsonl  summary: {out}/summary.json")
