@@ -294,17 +294,41 @@ def newest_date(articles: Iterable[Article]) -> str | None:
     return max((a.date for a in articles if a.date), default=None)
 
 
+_YEAR_MENTION = re.compile(r"(?<!\d)((?:19|20)\d\d)\s*年")
+
+
+class ArchiveDates:
+    """Each article's issue date and the days and years its text names, read once per index."""
+
+    def __init__(self, articles: Iterable[Article]) -> None:
+        self.entries: list[tuple[str, _dt.date | None, tuple[_dt.date, ...], frozenset[int]]] = [
+            (a.id, _dt.date.fromisoformat(a.date) if a.date else None, tuple(mention_dates(a)),
+             frozenset(int(y) for y in _YEAR_MENTION.findall(a.body)))
+            for a in articles
+        ]
+        issued = [e[1] for e in self.entries if e[1] is not None]
+        self.newest: str | None = _iso(max(issued)) if issued else None
+        self.dated = bool(issued)
+
+    def ids_in(self, rng: DateRange) -> set[str]:
+        """Ids of the articles a question's range keeps.
+
+        Kept: articles issued in the range (a named day: up to ``DAY_SLACK`` days after), articles
+        naming a day in it or a year that overlaps it (January's issue reports last year's
+        figures), and undated articles, whose time nothing tells: a range only leaves out
+        articles known to be from other times.
+        """
+        start, end = _dt.date.fromisoformat(rng.start), _dt.date.fromisoformat(rng.end)
+        issue_end = end + _dt.timedelta(days=DAY_SLACK) if rng.day else end
+        years = set(range(start.year, end.year + 1))
+        return {i for i, issue, named, named_years in self.entries
+                if issue is None or start <= issue <= issue_end or any(start <= d <= end for d in named)
+                or bool(named_years & years)}
+
+
 def articles_in_range(articles: Iterable[Article], rng: DateRange) -> set[str]:
-    """Ids of articles from the range: issued in it (a named day: up to ``DAY_SLACK`` days after) or naming a day in it."""
-    start, end = _dt.date.fromisoformat(rng.start), _dt.date.fromisoformat(rng.end)
-    issue_end = end + _dt.timedelta(days=DAY_SLACK) if rng.day else end
-    out: set[str] = set()
-    for a in articles:
-        if a.date and start <= _dt.date.fromisoformat(a.date) <= issue_end:
-            out.add(a.id)
-        elif any(start <= d <= end for d in mention_dates(a)):
-            out.add(a.id)
-    return out
+    """Ids of articles from the range (see ``ArchiveDates.ids_in``)."""
+    return ArchiveDates(articles).ids_in(rng)
 
 
 def by_date(articles: Sequence[Article], order: str) -> list[str]:
@@ -314,7 +338,7 @@ def by_date(articles: Sequence[Article], order: str) -> list[str]:
 
 
 _DATE_IN_TEXT = re.compile(r"(?:19|20)\d\d\s*年|\d{1,2}\s*月\s*\d{1,2}\s*[日号]|(?:19|20)\d\d-\d\d-\d\d"
-                           r"|\b(?:" + "|".join(m for m in _MONTHS_EN if len(m) > 3) + r")\b|[昨今前]天|\b(?:19|20)\d\d\b", re.I)
+                           r"|\b(?:" + "|".join(m for m in _MONTHS_EN if len(m) > 3) + r")\b|\b(?:19|20)\d\d\b", re.I)
 
 
 def states_date(text: str) -> bool:

@@ -125,14 +125,17 @@ def test_mention_dates_take_the_issue_year():
     assert mention_dates(_art("c", None, ["5月22日", "2022年5月1日"])) == [dt.date(2022, 5, 1)]
 
 
-def test_articles_in_range_by_issue_date_or_mention():
+def test_articles_in_range_by_issue_date_mention_or_year():
     arts = [_art("a", "2023-05-22"), _art("b", "2023-05-24"), _art("c", "2023-05-30"), _art("d", None, ["2023年5月22日"]),
-            _art("e", "2022-05-22"), _art("f", "2023-07-01", ["5月22日"])]
+            _art("e", "2022-05-22"), _art("f", "2023-07-01", ["5月22日"]), _art("g", "2024-01-10"),
+            Article(id="h", headline="h", body="2023年全年接待游客610万人次。", source="s.txt", date="2024-01-12")]
     day = DateRange("2023-05-22", "2023-05-22", "5月22日", day=True)
-    assert articles_in_range(arts, day) == {"a", "b", "d", "f"}
+    assert articles_in_range(arts, day) == {"a", "b", "d", "f", "h"}  # h names the year 2023
     month = DateRange("2023-05-01", "2023-05-31", "2023年5月")
-    assert articles_in_range(arts, month) == {"a", "b", "c", "d", "f"}
-    assert newest_date(arts) == "2023-07-01" and newest_date([_art("x")]) is None
+    assert articles_in_range(arts, month) == {"a", "b", "c", "d", "f", "h"}
+    year = DateRange("2022-01-01", "2022-12-31", "2022年")
+    assert articles_in_range(arts, year) == {"d", "e"}  # undated d is kept: nothing says when it is from
+    assert newest_date(arts) == "2024-01-12" and newest_date([_art("x")]) is None
 
 
 def test_states_date():
