@@ -14,8 +14,7 @@ if TYPE_CHECKING:
     from qa.answer.extractive import ExtractiveAnswerer
     from qa.answer.query import Query
 
-ORDER_DATES = 3  # dates tried, newest (or oldest) first, for a latest/earliest question
-ORDER_DEPTH = 3  # a latest/earliest question looks at this many times k passages for dated ones
+ORDER_DEPTH = 2  # a latest/earliest question looks at this many times k passages for dated ones
 
 _cache: dict[int, tuple[Any, ArchiveDates]] = {}
 _cache_lock = threading.Lock()
@@ -87,11 +86,13 @@ def plan_time(texts: Sequence[str], articles: dict[str, Article], date_from: str
 def prefer_dated(hits: Sequence[Hit], order: str, extractive: "ExtractiveAnswerer", query: "Query", k: int) -> list[Hit]:
     """For a latest/earliest question: the passages of the newest (oldest) dated issue that answers it.
 
-    Issue dates are tried in order (at most ``ORDER_DATES``); the first whose passages give
+    Issue dates are tried in order; the first whose passages give
     an extractive answer of the type asked for wins. None answering: the hits as retrieved.
     """
+    # each issue's passages are answered on their own (the partition costs what one answer over
+    # all hits costs); the extractive refusal is what says an issue does not answer
     dated = sorted({h.article.date for h in hits if h.article.date}, reverse=(order == "latest"))
-    for d in dated[:ORDER_DATES]:
+    for d in dated:
         sub = [h for h in hits if h.article.date == d][:k]
         ex = extractive.answer(query.scoring_text, query.scoring_vec, sub, query.wanted, query.latin)
         if not ex.refused and (query.wanted is None or query.wanted.satisfied_by(ex.text)):

@@ -223,7 +223,8 @@ class ExtractiveAnswerer:
         best = cands[0]
         diag.update(best_lexical=best.lexical, best_dense=best.dense, best_score=best.score)
         qnums = _QNUM.findall(norm(question))
-        seen = norm("".join(h.article.title + h.chunk.text for h in hits))
+        # the issue date is part of what an article states: 2023年5月22日's meeting is in the 2023 issue
+        seen = norm("".join(h.article.title + h.chunk.text + (h.article.date or "") for h in hits))
         diag["missing_numbers"] = float(sum(1 for x in qnums if x not in seen))
         if prechecks_out(diag, latin, self.settings):
             return Extract(REFUSAL_EN if latin else REFUSAL_ZH, (), True, diag)
