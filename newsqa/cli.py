@@ -90,6 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-k", type=int, default=5, help="passages to retrieve (default 5)")
     p.add_argument("--answerer", choices=["auto", "extractive", "generative"], default="auto")
     p.add_argument("--json", action="store_true", help="print Answer.to_dict() as JSON")
+    p.add_argument("--today", default=None, metavar="YYYY-MM-DD",
+                   help="the date relative phrases (去年, last month) count from (default: the archive's newest issue date)")
     _add_retrieval_opts(p)
 
     p = sub.add_parser("eval", help="evaluate against a gold file and write a report")
@@ -217,7 +219,12 @@ def _cmd_index(args: argparse.Namespace) -> int:
 
 
 def _print_answer(ans) -> None:
+    from qa.timeq import describe_range
+
     print(ans.text)
+    dates = describe_range(ans.date_range)
+    if dates:
+        print(f"({dates})")
     if ans.citations:
         print()
         for c in ans.citations:
@@ -234,7 +241,8 @@ def _cmd_ask(args: argparse.Namespace) -> int:
     from qa.api import ask
 
     ans = ask(args.question, k=args.k, index=args.index, model=args.model, answerer=args.answerer,
-              retriever=args.retriever, paper=args.paper, date_from=args.date_from, date_to=args.date_to)
+              retriever=args.retriever, paper=args.paper, date_from=args.date_from, date_to=args.date_to,
+              today=args.today)
     if args.json:
         print(json.dumps(ans.to_dict(), ensure_ascii=False, indent=2))
     else:

@@ -350,3 +350,23 @@ def cn_date(iso: str) -> str:
     """2023-05-22 → 2023年5月22日."""
     d = _dt.date.fromisoformat(iso)
     return f"{d.year}年{d.month}月{d.day}日"
+
+
+def describe_range(date_range: dict[str, object] | None) -> str | None:
+    """One line saying which dates an answer searched (``Answer.date_range``), or None when no dates were read."""
+    if not date_range:
+        return None
+    parts = []
+    if date_range.get("from") or date_range.get("to"):
+        span = f"{date_range.get('from') or '…'} – {date_range.get('to') or '…'}"
+        phrase = date_range.get("phrase")
+        why = f"“{phrase}”" if phrase else "the date filter"
+        if date_range.get("relative") and date_range.get("anchor"):
+            why += f", counted from {date_range['anchor']}"
+        parts.append(f"dates searched / 检索日期: {span} ({why})")
+        if not date_range.get("applied"):
+            parts.append("every article is in this range")
+    order = date_range.get("order")
+    if order:
+        parts.append("newest issue that answers / 最新报道" if order == "latest" else "oldest issue that answers / 最早报道")
+    return "; ".join(parts) if parts else None

@@ -143,3 +143,13 @@ def test_states_date():
     assert states_date("5月22日上午")
     assert states_date("in May 2023") and states_date("in 2021")
     assert not states_date("共有470余户")
+
+
+def test_describe_range():
+    from qa.timeq import describe_range
+
+    assert describe_range(None) is None
+    line = describe_range({"from": "2022-01-01", "to": "2022-12-31", "phrase": "去年", "relative": True,
+                           "anchor": "2023-05-23", "applied": True, "order": None})
+    assert "2022-01-01 – 2022-12-31" in line and "去年" in line and "2023-05-23" in line
+    assert "newest" in describe_range({"from": None, "to": None, "order": "latest"})

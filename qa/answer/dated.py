@@ -86,16 +86,25 @@ def plan_time(texts: Sequence[str], articles: dict[str, Article], date_from: str
 def prefer_dated(hits: Sequence[Hit], order: str, extractive: "ExtractiveAnswerer", query: "Query", k: int) -> list[Hit]:
     """For a latest/earliest question: the passages of the newest (oldest) dated issue that answers it.
 
-    Issue dates are tried in order; the first whose passages give
-    an extractive answer of the type asked for wins. None answering: the hits as retrieved.
+    The answer over all the hits comes first: when its best sentence is from an undated
+    article, nothing says which is newer and the hits stay as they are. Otherwise issue
+    dates are tried newest (oldest) first, each issue's passages answered on their own; the
+    first whose answer states the type asked for and scores at least ``second_ratio`` of the
+    answer over all hits (the bound a second quoted sentence must meet) wins.
     """
-    # each issue's passages are answered on their own (the partition costs what one answer over
-    # all hits costs); the extractive refusal is what says an issue does not answer
-    dated = sorted({h.article.date for h in hits if h.article.date}, reverse=(order == "latest"))
-    for d in dated:
-        sub = [h for h in hits if h.article.date == d][:k]
+    def answers(sub: Sequence[Hit]) -> Any:
         ex = extractive.answer(query.scoring_text, query.scoring_vec, sub, query.wanted, query.latin)
-        if not ex.refused and (query.wanted is None or query.wanted.satisfied_by(ex.text)):
+        ok = not ex.refused and (query.wanted is None or query.wanted.satisfied_by(ex.text))
+        return ex if ok else None
+
+    base = answers(hits)
+    if base is None or not base.citations or base.citations[0].date is None:
+        return list(hits[:k])
+    floor = extractive.settings.second_ratio * base.signals.get("best_score", 0.0)
+    for d in sorted({h.article.date for h in hits if h.article.date}, reverse=(order == "latest")):
+        sub = [h for h in hits if h.article.date == d][:k]
+        ex = answers(sub)
+        if ex is not None and ex.signals.get("best_score", 0.0) >= floor:
             return [dataclasses.replace(h, rank=i) for i, h in enumerate(sub, 1)]
     return list(hits[:k])
 
