@@ -116,6 +116,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repeat", type=int, default=5, help="passes over the question list (default 5)")
     p.add_argument("--write", action="store_true", help="write bench/RESULTS.md")
 
+    p = sub.add_parser("feedback", help="the chat's 👍/👎 ratings: export them as gold-set candidates")
+    fsub = p.add_subparsers(dest="action", required=True)
+    pe = fsub.add_parser("export", help="print (or write) gold.jsonl candidates from the feedback file")
+    _add_index_opt(pe)
+    pe.add_argument("--file", type=Path, default=None,
+                    help="the feedback file (default: $NEWSQA_FEEDBACK, else feedback.jsonl in the index folder)")
+    pe.add_argument("--out", type=Path, default=None, help="write the candidates here (default: print them)")
+    pe.add_argument("--include-disliked", action="store_true",
+                    help="also list 👎 questions, marked needs_review, for a person to write the answer")
+
     p = sub.add_parser("info", help="describe an index: articles, papers, dates, model")
     _add_index_opt(p)
     return parser
@@ -309,6 +319,21 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_feedback(args: argparse.Namespace) -> int:
+    from ui.chatextras import default_feedback_path, export_feedback
+
+    path = args.file or default_feedback_path(args.index or default_index_dir())
+    if not path.is_file():
+        raise NewsQAError(f"no feedback file at {path}: rate answers with 👍/👎 in the chat first, or pass --file")
+    read, written, skipped = export_feedback(path, args.out, args.include_disliked)
+    for why in skipped:
+        print(f"skipped {why}", file=sys.stderr)
+    print(f"{read} ratings read from {path}; {written} gold candidates"
+          + (f" written to {args.out}" if args.out else "") + (f"; {len(skipped)} lines skipped" if skipped else ""),
+          file=sys.stderr)
+    return 0
+
+
 def _cmd_bench(args: argparse.Namespace) -> int:
     script = Path(__file__).resolve().parent.parent / "bench" / "compare.py"
     if not script.is_file():
@@ -347,7 +372,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # no model hub here: never try to download
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    handlers = {"models": _cmd_models, "index": _cmd_index, "ask": _cmd_ask, "eval": _cmd_eval, "info": _cmd_info, "serve": _cmd_serve, "bench": _cmd_bench}
+    handlers = {"models": _cmd_models, "index": _cmd_index, "ask": _cmd_ask, "eval": _cmd_eval, "info": _cmd_info, "serve": _cmd_serve, "bench": _cmd_bench,
+                "feedback": _cmd_feedback}
     if args.command not in handlers:
         parser.print_help()
         return 2
