@@ -106,3 +106,11 @@ def test_export_is_read_from_a_file_only(tmp_path, record):
     FeedbackLog(fb).add(record, True)
     read, written, skipped = export_feedback(fb, tmp_path / "out.jsonl")
     assert (read, written, skipped) == (1, 1, [])
+
+
+def test_gradio_message_parts_are_read_as_text(record):
+    shown = [{"role": "user", "content": [{"type": "text", "text": "刘坂村共有村民多少户？"}]},
+             {"role": "assistant", "content": [{"type": "text", "text": answer_markdown(record)}]}]
+    assert plain_history(shown) == [{"role": "user", "content": "刘坂村共有村民多少户？"},
+                                    {"role": "assistant", "content": record["text"]}]
+    assert "## Q: 刘坂村共有村民多少户？" in conversation_markdown(shown)

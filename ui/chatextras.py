@@ -68,8 +68,7 @@ def conversation_markdown(history: Iterable[dict[str, Any]], title: str = "newsq
     for m in history:
         if not isinstance(m, dict):
             continue
-        content = m.get("content")
-        text = content if isinstance(content, str) else json.dumps(content, ensure_ascii=False)
+        text = content_text(m.get("content"))
         if m.get("role") == "user":
             out += [f"## Q: {text}", ""]
         elif m.get("role") == "assistant":
@@ -194,7 +193,17 @@ def plain_history(history: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """Chat turns as ``ask(history=…)`` wants them: answers without the note, dates line and Sources list."""
     out = []
     for m in history:
-        if m.get("role") == "assistant" and isinstance(m.get("content"), str):
-            m = {**m, "content": _SHOWN_EXTRAS.sub("", m["content"])}
-        out.append(m)
+        text = content_text(m.get("content"))
+        out.append({"role": m.get("role"), "content": _SHOWN_EXTRAS.sub("", text) if m.get("role") == "assistant" else text})
     return out
+
+
+def content_text(content: Any) -> str:
+    """A chat message's text: Gradio 6 sends content as a list of {"type": "text", "text": …} parts."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, dict):
+        content = [content]
+    if isinstance(content, (list, tuple)):
+        return "\n".join(p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
+    return ""
