@@ -16,6 +16,7 @@ from qa.settings import Settings
 from qa.types import Answer
 
 if TYPE_CHECKING:
+    from embeddings.encoder import Embedder
     from qa.answer.generate import Generator
 
 
@@ -44,12 +45,12 @@ def ask_stream(
     model: str | None = None,
     answerer: str = "auto",
     history: Any = None,
-    embedder: Any = None,
+    embedder: "Embedder | None" = None,
     retriever: str | None = None,
     paper: str | None = None,
     date_from: str | None = None,
     date_to: str | None = None,
-    generator: Any = None,
+    generator: "Generator | None" = None,
     settings: Settings | None = None,
 ) -> Iterator[str | Answer]:
     """Like ``ask()``, but yields the answer's text as it is generated, then the final ``Answer``.
@@ -84,12 +85,12 @@ def ask(
     model: str | None = None,
     answerer: str = "auto",
     history: Any = None,
-    embedder: Any = None,
+    embedder: "Embedder | None" = None,
     retriever: str | None = None,
     paper: str | None = None,
     date_from: str | None = None,
     date_to: str | None = None,
-    generator: Any = None,
+    generator: "Generator | None" = None,
     settings: Settings | None = None,
 ) -> Answer:
     """Answer a question from the newspaper archive, with cited sources.

@@ -9,7 +9,7 @@ import html
 import logging
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qa import Answer, ask, ask_stream, get_pipeline
 from qa.errors import NewsQAError
@@ -17,6 +17,9 @@ from qa.inputs import clean_question, sanitize
 from qa.settings import MAX_QUESTION_CHARS
 
 from ui.ratelimit import RateLimiter, default_rate
+
+if TYPE_CHECKING:
+    from embeddings.encoder import Embedder
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +140,7 @@ class RateLimited(NewsQAError):
     """A client asked more often than the chat's per-client limit."""
 
 
-def build_app(index: Path | None = None, model: str | None = None, embedder: Any = None,
+def build_app(index: Path | None = None, model: str | None = None, embedder: "Embedder | None" = None,
               rate_limit: tuple[int, float] | None | str = "default"):
     """Build the chat as ``gr.Blocks`` (the index and model are loaded here, before serving).
 
@@ -239,7 +242,7 @@ def serve(
     auth: tuple[str, str] | None = None,
     prevent_thread_lock: bool = False,
     quiet: bool = False,
-    embedder: Any = None,
+    embedder: "Embedder | None" = None,
     rate_limit: tuple[int, float] | None | str = "default",
 ):
     """Launch the chat with safe defaults: loopback, no share link, bounded queue, no file serving,
