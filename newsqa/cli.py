@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from qa.errors import NewsQAError
+from qa.ingest.chunking import ChunkParams
 from qa.settings import MAX_QUESTION_CHARS, default_corpus_dir, default_index_dir
 
 log = logging.getLogger("newsqa")
@@ -55,6 +56,9 @@ def _add_retrieval_opts(p: argparse.ArgumentParser) -> None:
     p.add_argument("--date-to", default=None, metavar="YYYY-MM-DD", help="only articles dated on or before this day (undated ones are left out)")
 
 
+CHUNK = ChunkParams()  # the chunking defaults, in one place
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="newsqa",
@@ -73,8 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("index", help="parse the corpus and build the search index")
     p.add_argument("paths", nargs="*", type=Path, help=f"corpus files or folders: .txt pages, .jsonl articles (default: {default_corpus_dir()})")
     _add_index_opt(p)
-    p.add_argument("--chunk-size", type=int, default=160, help="passage length in model tokens (default 160)")
-    p.add_argument("--chunk-overlap", type=int, default=32, help="overlap between passages in model tokens (default 32)")
+    p.add_argument("--chunk-size", type=int, default=CHUNK.chunk_size, help=f"passage length in model tokens (default {CHUNK.chunk_size})")
+    p.add_argument("--chunk-overlap", type=int, default=CHUNK.chunk_overlap, help=f"overlap between passages in model tokens (default {CHUNK.chunk_overlap})")
     p.add_argument("--add", nargs="+", type=Path, default=None, metavar="FILE",
                    help="update the existing index: add (or replace) the articles of these files, embedding only new passages")
     p.add_argument("--remove", nargs="+", default=None, metavar="ARTICLE_ID",
@@ -304,7 +308,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         current_generation(idx)
     except IndexNotFoundError:
         print(f"no index at {idx}: building it from {default_corpus_dir()} first", file=sys.stderr)
-        args.paths, args.chunk_size, args.chunk_overlap = [], 160, 32
+        args.paths, args.chunk_size, args.chunk_overlap = [], CHUNK.chunk_size, CHUNK.chunk_overlap
         _cmd_index(args)
     from ui.app import check_environment, serve
 

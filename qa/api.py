@@ -18,6 +18,7 @@ from qa.settings import Settings
 from qa.types import Answer
 
 if TYPE_CHECKING:
+    from embeddings.encoder import Embedder
     from qa.answer.generate import Generator
 
 
@@ -46,12 +47,12 @@ def ask_stream(
     model: str | None = None,
     answerer: str = "auto",
     history: Any = None,
-    embedder: Any = None,
+    embedder: "Embedder | None" = None,
     retriever: str | None = None,
     paper: str | None = None,
     date_from: str | None = None,
     date_to: str | None = None,
-    generator: Any = None,
+    generator: "Generator | None" = None,
     settings: Settings | None = None,
     today: str | None = None,
 ) -> Iterator[str | Answer]:
@@ -106,12 +107,12 @@ def ask(
     model: str | None = None,
     answerer: str = "auto",
     history: Any = None,
-    embedder: Any = None,
+    embedder: "Embedder | None" = None,
     retriever: str | None = None,
     paper: str | None = None,
     date_from: str | None = None,
     date_to: str | None = None,
-    generator: Any = None,
+    generator: "Generator | None" = None,
     settings: Settings | None = None,
     today: str | None = None,
 ) -> Answer:

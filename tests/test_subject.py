@@ -11,7 +11,7 @@ from qa.answer.ground import context_sentences, ground, off_subject, on_subject,
 from qa.index.store import verify_index
 from qa.types import Hit
 
-# a paraphrase of the 虎哥 question (g037): "哪家企业" also matches 60多家企业入驻 in the live-streaming article
+# a paraphrase asking for a company: "哪家企业" also matches 60多家企业入驻 in the live-streaming article
 Q_HUGE = "柯城把上门收废品的模式搬到农村试点时，是跟哪家企业联手的？"
 
 

@@ -9,7 +9,7 @@ import html
 import logging
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qa import Answer, ask, ask_stream, get_pipeline
 from qa.errors import NewsQAError
@@ -17,6 +17,9 @@ from qa.inputs import clean_question, sanitize
 from qa.settings import MAX_QUESTION_CHARS
 
 from ui.ratelimit import RateLimiter, default_rate
+
+if TYPE_CHECKING:
+    from embeddings.encoder import Embedder
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +146,7 @@ _DOWNLOAD_JS = """(md) => { if (md) { const url = URL.createObjectURL(new Blob([
   document.body.appendChild(a); a.click(); a.remove(); setTimeout(() => URL.revokeObjectURL(url), 1000); } return []; }"""
 
 
-def build_app(index: Path | None = None, model: str | None = None, embedder: Any = None,
+def build_app(index: Path | None = None, model: str | None = None, embedder: "Embedder | None" = None,
               rate_limit: tuple[int, float] | None | str = "default", feedback_path: Path | None = None):
     """Build the chat as ``gr.Blocks`` (the index and model are loaded here, before serving).
 
@@ -299,7 +302,7 @@ def serve(
     auth: tuple[str, str] | None = None,
     prevent_thread_lock: bool = False,
     quiet: bool = False,
-    embedder: Any = None,
+    embedder: "Embedder | None" = None,
     rate_limit: tuple[int, float] | None | str = "default",
     api_key: str | None = "env",
     feedback_path: Path | None = None,

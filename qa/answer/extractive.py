@@ -6,13 +6,16 @@ import math
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 import numpy as np
 
 from qa.settings import AnswerSettings
 from qa.text import QUESTION_STOPWORDS, is_mostly_latin, norm, sentences, stopword_pattern
 from qa.types import Article, Citation, Hit
+
+if TYPE_CHECKING:
+    from embeddings.encoder import Embedder
 
 # Question words and function words carry no evidence; 有/对/个 also say nothing here.
 _STOP_RE = stopword_pattern(QUESTION_STOPWORDS | {"有", "对", "个"})
@@ -127,7 +130,7 @@ class ExtractiveAnswerer:
 
     name = "extractive"
 
-    def __init__(self, embedder: Any, stats: LexicalStats, settings: AnswerSettings = AnswerSettings()) -> None:
+    def __init__(self, embedder: "Embedder", stats: LexicalStats, settings: AnswerSettings = AnswerSettings()) -> None:
         self.embedder = embedder
         self.stats = stats
         self.settings = settings

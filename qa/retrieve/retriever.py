@@ -8,7 +8,7 @@ the top k.
 from __future__ import annotations
 
 import datetime as _dt
-from typing import Any, Collection, Sequence
+from typing import TYPE_CHECKING, Collection, Sequence
 
 import numpy as np
 
@@ -18,6 +18,9 @@ from qa.index.store import NewsIndex
 from qa.settings import RETRIEVERS, RetrievalSettings
 from qa.text import is_mostly_latin, norm
 from qa.types import Chunk, Hit
+
+if TYPE_CHECKING:
+    from embeddings.encoder import Embedder
 
 
 def parse_date(value: str | None, what: str) -> str | None:
@@ -39,7 +42,7 @@ def parse_date(value: str | None, what: str) -> str | None:
 class Retriever:
     """Finds the passages for a question: ``"hybrid"`` (default), ``"dense"`` or ``"lexical"``."""
 
-    def __init__(self, index: NewsIndex, embedder: Any, settings: RetrievalSettings = RetrievalSettings()) -> None:
+    def __init__(self, index: NewsIndex, embedder: "Embedder", settings: RetrievalSettings = RetrievalSettings()) -> None:
         self.index = index
         self.embedder = embedder
         self.settings = settings
