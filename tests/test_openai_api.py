@@ -245,3 +245,30 @@ def test_real_newsqa_serve_process_answers_with_the_real_model(real_index, tmp_p
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+
+
+def test_dated_question_reports_its_range_and_cited_dates(tmp_path_factory):
+    from pathlib import Path
+
+    from conftest import SMALL_PARAMS
+    from embeddings.encoder import HashingEmbedder
+    from qa.index.build import build_index
+    from qa.ingest.corpus import load_articles
+
+    idx = tmp_path_factory.mktemp("dated-api-index")
+    build_index(load_articles([Path(__file__).parent.parent / "eval" / "dated" / "pages"]), HashingEmbedder(dim=256), idx,
+                SMALL_PARAMS)
+    app, url = _serve(idx, api_key=None, rate_limit=None)
+    try:
+        status, body = _post(url, {"model": "newsqa-extractive", "messages": [
+            {"role": "user", "content": "去年的青溪茶文化节是第几届？"}], "today": "2023-06-01"})
+        assert status == 200, body
+        d = json.loads(body)
+        assert d["date_range"]["from"] == "2022-01-01" and d["date_range"]["anchor"] == "2023-06-01"
+        content = d["choices"][0]["message"]["content"]
+        assert "第二届" in content and "2022-01-01 – 2022-12-31" in content
+        assert d["citations"] and all(c["date"] for c in d["citations"])
+        assert "2022-03-12" in content  # the Sources list shows each cited article's date
+        assert _post(url, {"model": "newsqa", "messages": [{"role": "user", "content": "去年"}], "today": "soon"})[0] == 400
+    finally:
+        app.close()

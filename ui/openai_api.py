@@ -22,6 +22,7 @@ from typing import Any, Callable, Iterator
 
 from qa import Answer, ask_stream
 from qa.errors import InputError, ModelNotInstalledError, NewsQAError
+from qa.timeq import describe_range
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +32,8 @@ MAX_BODY_BYTES = 256 * 1024  # one question of 500 characters and a dozen turns 
 MAX_WAITING = 32  # requests answering or waiting for a worker, as the chat's queue bound
 WORKERS = 2  # answers computed at once, as the chat's concurrency limit
 KEEPALIVE_SECONDS = 2.0  # an SSE comment at most this often while the answer is being checked
-OPTIONS = ("k", "paper", "date_from", "date_to", "retriever")  # newsqa's own request fields, passed to ask()
-_SOURCES = re.compile(r"\n\n(?:Sources|来源)[:：]\n.*\Z", re.S)
+OPTIONS = ("k", "paper", "date_from", "date_to", "retriever", "today")  # newsqa's own request fields, passed to ask()
+_SOURCES = re.compile(r"\n\n(?:\(dates searched|\(newest issue|\(oldest issue|Sources:\n).*\Z", re.S)
 
 
 def default_api_key(env: dict[str, str] | None = None) -> str | None:
@@ -93,9 +94,11 @@ def parse_messages(messages: Any) -> tuple[Any, list[dict[str, str]]]:
 
 def render_content(a: Answer) -> str:
     """The answer with its ``[n]`` markers, then a short Sources list, for clients that show only content."""
+    dates = describe_range(a.date_range)
+    head = [a.text] + ([f"({dates})"] if dates else [])
     if a.refused or not a.citations:
-        return a.text
-    lines = [a.text, "", "Sources:"]
+        return "\n\n".join(head)
+    lines = ["\n\n".join(head), "", "Sources:"]
     for c in a.citations:
         meta = ", ".join(x for x in (c.paper, c.date) if x)
         quote = c.quote if len(c.quote) <= 120 else c.quote[:117] + "…"
