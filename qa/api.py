@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
-from qa.answer.dated import date_answer, plan_time, prefer_dated, when_wanted
+from qa.answer.dated import archive_dates, date_answer, plan_time, prefer_dated, when_wanted
 from qa.answer.followup import rewrite_follow_up
 from qa.answer.generate import default_generator
 from qa.answer.policy import Frame, refusal_for
@@ -73,7 +73,7 @@ def ask_stream(
     query = p.query(req.question, rewrite_follow_up(req.question, req.history, gen))
     # dates and periods in the question (qa.timeq) narrow the search; the caller's own filter wins
     tp = plan_time((req.question, query.rewritten or ""), p.index.articles, req.date_from, req.date_to, req.today)
-    dated_order = tp.query.order if tp.query.order and _archive_dated(p) else None
+    dated_order = tp.query.order if tp.query.order and archive_dates(p.index.articles).dated else None
     k = min(req.k * tp.depth_factor, MAX_K) if dated_order else req.k
     hits = p.retriever.retrieve(
         query.text, k, query_vec=query.vec, retriever=req.retriever, paper=req.paper,
@@ -91,12 +91,6 @@ def ask_stream(
             if tp.date_range is not None:
                 item = dataclasses.replace(item, date_range=tp.date_range)
         yield item
-
-
-def _archive_dated(p: Any) -> bool:
-    from qa.answer.dated import archive_dates
-
-    return archive_dates(p.index.articles).dated
 
 
 def ask(

@@ -6,7 +6,7 @@ import calendar
 import datetime as _dt
 import re
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Iterable
 
 from qa.types import Article
 
@@ -329,12 +329,6 @@ class ArchiveDates:
 def articles_in_range(articles: Iterable[Article], rng: DateRange) -> set[str]:
     """Ids of articles from the range (see ``ArchiveDates.ids_in``)."""
     return ArchiveDates(articles).ids_in(rng)
-
-
-def by_date(articles: Sequence[Article], order: str) -> list[str]:
-    """Distinct issue dates of the dated articles, newest first for "latest", oldest first for "earliest"."""
-    dates = sorted({a.date for a in articles if a.date}, reverse=(order == "latest"))
-    return list(dates)
 
 
 _DATE_IN_TEXT = re.compile(r"(?:19|20)\d\d\s*年|\d{1,2}\s*月\s*\d{1,2}\s*[日号]|(?:19|20)\d\d-\d\d-\d\d"
