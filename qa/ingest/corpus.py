@@ -11,7 +11,7 @@ from typing import Iterable
 from qa.errors import CorpusError
 from qa.ingest.dates import iso_date, path_date
 from qa.ingest.parse import LAYOUTS, find_banners, parse_text, read_jsonl_articles
-from qa.types import Article
+from qa.types import Article, Span
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +130,7 @@ def _read(f: SourceFile, data: bytes, ocr: bool) -> list[_Page] | list[Article]:
         from qa.ingest.pdf import pdf_pages
 
         # the page number goes into the citation: 2023-05-25/01.pdf#p2
-        return [_Page(p.text, f"{f.source}#p{p.number}", f"{f.id_prefix}-p{p.number}") for p in pages]
+        return [_Page(p.text, f"{f.source}#p{p.number}", f"{f.id_prefix}-p{p.number}") for p in pdf_pages(data, f.source, ocr=ocr)]
     if suffix in IMAGES:
         if not ocr:
             raise CorpusError(f"{f.source}: an image needs OCR, which is turned off")
@@ -144,14 +144,21 @@ def _read(f: SourceFile, data: bytes, ocr: bool) -> list[_Page] | list[Article]:
 
 def _html_article(f: SourceFile, data: bytes) -> Article:
     from qa.ingest.html import read_html
-    from qa.ingest.parse import date_mentions
+    from qa.ingest.parse import BYLINE, date_mentions
 
     page = read_html(data, f.source)
     title = page.title or page.text.splitlines()[0][:40]
+    body, byline = page.text, page.author
+    m = BYLINE.match(body)
+    if m and m.end() < len(body.split("\n", 1)[0]):  # 本报讯 opening the text: the byline, as on a page
+        byline = byline or m.group(0).strip()
+        body = body[m.end():].lstrip()
     return Article(
-        id=f"{f.id_prefix}-01", headline=title, body=page.text, source=f.source, byline=page.author,
+        id=f"{f.id_prefix}-01", headline=title, body=body, source=f.source, byline=byline,
         paper=page.paper, date=iso_date(page.date) if page.date else None, page=page.edition,
-        date_mentions=date_mentions(page.text), raw_start=0, raw_end=len(page.text),
+        date_mentions=date_mentions(body), raw_start=len(page.text) - len(body), raw_end=len(page.text),
+        # offsets refer to the page's extracted main text (the HTML itself has markup in between)
+        spans=(Span(0, len(page.text) - len(body), len(body)),),
     )
 
 
@@ -207,10 +214,12 @@ def load_corpus(paths: Iterable[Path], layout: str = "auto", ocr: bool = True) -
         if clash is not None:
             skipped.append(Skipped(f.source, f"duplicate article id {clash!r} (also in {ids[clash]})"))
             continue
-        fallback = path_date(f.source)
+        # a masthead printed on the first page of a PDF holds for its other pages; else the path's date
+        paper = next((a.paper for a in found if a.paper), None)
+        date = next((a.date for a in found if a.date), None) or path_date(f.source)
         for a in found:
             ids[a.id] = f.source
-            articles.append(a if a.date or not fallback else replace(a, date=fallback))
+            articles.append(replace(a, paper=a.paper or paper, date=a.date or date))
     for s in skipped:
         log.warning("skipped %s: %s", s.source, s.reason)
     if not articles:

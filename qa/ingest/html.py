@@ -12,7 +12,7 @@ log = logging.getLogger(__name__)
 
 # 版次 as printed on article pages: 第03版, 第 3 版, A05版, 第三版
 _EDITION = re.compile(r"(第\s*[0-9０-９一二三四五六七八九十]{1,3}\s*版|\b[A-Z][0-9]{1,3}\s*版)")
-_AUTHOR = re.compile(r"(?:作者|记者|文)\s*[:：]\s*([\u4e00-\u9fff·]{2,12}(?:[ 　、,，][\u4e00-\u9fff·]{2,4}){0,3})")
+_AUTHOR = re.compile(r"(?:作者|记者|記者|文)\s*[:：]\s*([\u4e00-\u9fff·]{2,12}(?:[、,，][\u4e00-\u9fff·]{2,4}){0,3})")
 _TITLE_SUFFIX = re.compile(r"\s*[-_|–—]\s*[^-_|–—]{1,30}$")
 
 

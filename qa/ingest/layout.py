@@ -22,10 +22,11 @@ def reading_order(lines: Sequence[TextLine]) -> list[TextLine]:
     """Order lines as a reader of a newspaper page would: column by column.
 
     A recursive XY-cut. A region is split at a vertical gutter (an x range no line
-    crosses) into columns, read left to right. A region with no gutter is split at the
-    first horizontal gap that has a gutter above or below it (a headline across two
-    columns, a footer under them); a region with neither is one column, read top to
-    bottom.
+    crosses) into columns, read left to right. When lines spanning the columns (a
+    headline across two columns, a footer under them) block every gutter, the region
+    is cut into horizontal bands above, at and below those lines, read top to bottom,
+    and each band is ordered the same way. A region with no gutter even without its
+    wide lines is one column, read top to bottom.
 
     Args:
         lines: the page's lines in any order.
@@ -43,6 +44,8 @@ def reading_order(lines: Sequence[TextLine]) -> list[TextLine]:
 
 def _gutter(lines: list[TextLine], min_gap: float) -> float | None:
     """The x position of the widest vertical gap of at least ``min_gap`` between lines, if any."""
+    if len(lines) < 2:
+        return None
     spans = sorted((ln.x0, ln.x1) for ln in lines)
     best, best_gap = None, min_gap
     reach = spans[0][1]
@@ -53,15 +56,18 @@ def _gutter(lines: list[TextLine], min_gap: float) -> float | None:
     return best
 
 
-def _row_cuts(lines: list[TextLine]) -> list[float]:
-    """y positions of the horizontal gaps between lines, top to bottom."""
-    spans = sorted((ln.y0, ln.y1) for ln in lines)
-    cuts, reach = [], spans[0][1]
-    for y0, y1 in spans[1:]:
-        if y0 >= reach:
-            cuts.append((reach + y0) / 2)
-        reach = max(reach, y1)
-    return cuts
+def _rows(lines: list[TextLine]) -> list[list[TextLine]]:
+    """Lines grouped into rows separated by horizontal gaps, top to bottom."""
+    rows: list[list[TextLine]] = []
+    reach = None
+    for ln in sorted(lines, key=lambda ln: (ln.y0, ln.x0)):
+        if reach is None or ln.y0 >= reach:
+            rows.append([ln])
+            reach = ln.y1
+        else:
+            rows[-1].append(ln)
+            reach = max(reach, ln.y1)
+    return rows
 
 
 def _cut(lines: list[TextLine], min_gap: float, out: list[TextLine]) -> None:
@@ -73,11 +79,23 @@ def _cut(lines: list[TextLine], min_gap: float, out: list[TextLine]) -> None:
         _cut([ln for ln in lines if ln.x1 <= x], min_gap, out)
         _cut([ln for ln in lines if ln.x0 >= x], min_gap, out)
         return
-    for y in _row_cuts(lines):
-        top = [ln for ln in lines if ln.y1 <= y]
-        bottom = [ln for ln in lines if ln.y0 >= y]
-        if _gutter(top, min_gap) is not None or _gutter(bottom, min_gap) is not None:
-            _cut(top, min_gap, out)
-            _cut(bottom, min_gap, out)
-            return
-    out.extend(sorted(lines, key=lambda ln: (ln.y0, ln.x0)))
+    width = max(ln.x1 for ln in lines) - min(ln.x0 for ln in lines)
+    gx = _gutter([ln for ln in lines if ln.x1 - ln.x0 <= 0.6 * width], min_gap)
+    bands: list[list[TextLine]] = []
+    if gx is not None:
+        current: list[TextLine] = []
+        for row in _rows(lines):
+            if any(ln.x0 < gx < ln.x1 for ln in row):  # a line across the gutter: a band of its own
+                if current:
+                    bands.append(current)
+                    current = []
+                bands.append(row)
+            else:
+                current.extend(row)
+        if current:
+            bands.append(current)
+    if len(bands) <= 1:
+        out.extend(sorted(lines, key=lambda ln: (ln.y0, ln.x0)))
+        return
+    for band in bands:
+        _cut(band, min_gap, out)

@@ -58,7 +58,7 @@ _SUBHEADS = {"记者手记", "编者按", "短评", "相关链接", "链接", "�
 # previous article's signature (e.g. 区农业农村局), not the next article's kicker.
 _SIGNATURE = re.compile(r"^.{1,8}(局|办|部|中心|委|委员会|院|站|所|队|办公室)$")
 _BYLINE = re.compile(
-    r"^(本报讯\s*([（(][^）)]{0,80}[）)])?|[（(](记者|通讯员|本报记者)[^）)]{0,80}[）)])"
+    r"^(本[报報][讯訊]\s*([（(][^）)]{0,80}[）)])?|[（(](记者|記者|通讯员|通訊員|本报记者|本報記者)[^）)]{0,80}[）)])"
 )
 # Page references and photo credits printed at the end of a paragraph.
 _TRAILING_FURNITURE = re.compile(r"\s*[（(](?:[上下]转第?[一二三四五六七八九十\d]+版|[^()（）]{0,40}摄)[)）]\s*$")
@@ -67,6 +67,7 @@ _NUMBERED_SUBHEAD = re.compile(r"^(?:[一二三四五六七八九十百]+[、.�
 _LATIN_END = re.compile(r"[A-Za-z0-9,;:%)\]’”\"'-]$")
 _LATIN_START = re.compile(r"^[A-Za-z0-9(\[‘“\"']")
 _DATE_MENTION = re.compile(r"(?:\d{4}年)?\d{1,2}月\d{1,2}日")
+BYLINE = _BYLINE
 _BOLD = re.compile(r"\*\*")
 
 
@@ -217,7 +218,7 @@ def parse_page(raw: str, source: str, *, banners: frozenset[str] = frozenset(), 
         text = ln.text
         if text in banners or any(p.search(text) for p in _FURNITURE):
             continue
-        if _is_headline_like(text) and text not in _SUBHEADS:
+        if _is_headline_like(text) and text not in _SUBHEADS and not _BYLINE.match(text):
             pending.append(ln)
             continue
         if text in _SUBHEADS:  # an in-article label: a paragraph of its own

@@ -1,13 +1,13 @@
 """PDF pages as text: the text layer (pdfminer.six layout analysis) in column reading order, OCR for image-only pages.
 
-Why pdfminer.six: its layout analysis gives each text line with its box, so columns can
-be put in reading order (``qa.ingest.layout``), and it decodes CJK CID fonts (Adobe-GB1
-and others) through the CMaps it ships. pypdf and pypdfium2 return text in content-stream
-order, which on a two-column page interleaves the columns line by line when the page was
-written row by row; pdfplumber is a layer over pdfminer.six that adds nothing needed here
-(and pins a newer Pillow than the chat's gradio accepts). pypdfium2 is used only to render
-a page that has no text layer, for OCR.
-"""
+Why pdfminer.six: its layout analysis gives every text line with its box, so columns can
+be put in reading order (``qa.ingest.layout``), and it decodes CJK CID fonts (Adobe-GB1,
+e.g. STSong-Light) through the CMaps it ships. pypdf and pypdfium2 return text in
+content-stream order: on a two-column page written row by row they run the two columns'
+lines together (``左栏第一行 右栏第一行``), and pdfminer's own text-box order does the
+same on such a page, hence our ordering of its lines. pdfplumber is a layer over
+pdfminer.six that adds nothing needed here (and requires a newer Pillow than gradio
+accepts). pypdfium2 is used only to render a page without a text layer, for OCR."""
 
 from __future__ import annotations
 
