@@ -209,3 +209,22 @@ def test_manifest_records_files_and_skipped_and_folder_sync_reports_changes(arch
     assert (ch.added, ch.changed, ch.removed) == (("2023-05-28/01.txt",), ("2023-05-25/02.txt",), ("events.jsonl",))
     assert ch.unchanged == len(old) - 2
     assert "1 new (2023-05-28/01.txt), 1 changed (2023-05-25/02.txt), 1 removed (events.jsonl)" in ch.summary()
+
+
+def test_chat_examples_and_about_line_come_from_the_loaded_index(archive, small_index, tmp_path):
+    from types import SimpleNamespace
+
+    from qa.index.store import load_index
+    from ui.app import about_line, example_questions
+
+    _, _, corpus = archive
+    idx = tmp_path / "idx"
+    build_index(list(corpus.articles), HashingEmbedder(dim=64), idx)
+    mine, seed = load_index(idx), load_index(small_index)
+    ex = example_questions(mine.articles.values())
+    assert len(ex) == 4 and ex[0] == "河道治理工程通过验收是怎么回事？"  # the newest issue first
+    headlines = {a.headline for a in mine.articles.values()}
+    assert all(q.removesuffix("是怎么回事？") in headlines for q in ex)
+    assert not set(ex) & set(example_questions(seed.articles.values()))
+    assert about_line(SimpleNamespace(index=mine)) == (
+        "About this archive: 东城日报; issues 2023-03-01 – 2023-06-02; 12 articles from 8 files (9 pages).")
