@@ -9,7 +9,7 @@ import html
 import logging
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qa import Answer, ask, ask_stream, get_pipeline
 from qa.errors import NewsQAError
@@ -17,6 +17,9 @@ from qa.inputs import clean_question, sanitize
 from qa.settings import MAX_QUESTION_CHARS
 
 from ui.ratelimit import RateLimiter, default_rate
+
+if TYPE_CHECKING:
+    from embeddings.encoder import Embedder
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +72,14 @@ class DenyFileRoutes:
 
 
 def render_sources(a: Answer, articles: dict[str, Any]) -> str:
-    """HTML for the sources panel: each quote highlighted inside its surrounding article text."""
+    """HTML for the sources panel: each quote highlighted inside its surrounding article text.
+
+    Args:
+        a: the answer.
+        articles: the articles of the index generation the answer came from
+            (``Answer.index_generation``); a citation whose article is not there, or
+            whose text differs, is shown as its quote alone.
+    """
     parts: list[str] = []
     if a.refused:
         parts.append("<p><b>资料中没有相关信息 / The articles do not cover this.</b> Closest articles:</p><ul>")
@@ -82,9 +92,13 @@ def render_sources(a: Answer, articles: dict[str, Any]) -> str:
         return "\n".join(parts)
     for c in a.citations:
         art = articles.get(c.article_id)
-        body = art.body if art is not None else c.quote
-        lo, hi = max(0, c.start - CONTEXT_CHARS), min(len(body), c.end + CONTEXT_CHARS)
-        before, quote, after = body[lo : c.start], body[c.start : c.end], body[c.end : hi]
+        if art is not None and art.body[c.start : c.end] == c.quote:
+            body = art.body
+            lo, hi = max(0, c.start - CONTEXT_CHARS), min(len(body), c.end + CONTEXT_CHARS)
+            before, quote, after = body[lo : c.start], body[c.start : c.end], body[c.end : hi]
+        else:  # not the generation the answer came from: the quote alone, never a slice of other text
+            body, lo, hi = c.quote, 0, len(c.quote)
+            before, quote, after = "", c.quote, ""
         meta = " · ".join(html.escape(x) for x in (c.paper or "", c.date or "") if x)
         parts.append(
             "<div class='newsqa-source'>"
@@ -146,7 +160,7 @@ class RateLimited(NewsQAError):
     """A client asked more often than the chat's per-client limit."""
 
 
-def build_app(index: Path | None = None, model: str | None = None, embedder: Any = None,
+def build_app(index: Path | None = None, model: str | None = None, embedder: "Embedder | None" = None,
               rate_limit: tuple[int, float] | None | str = "default"):
     """Build the chat as ``gr.Blocks`` (the index and model are loaded here, before serving).
 
@@ -168,6 +182,11 @@ def build_app(index: Path | None = None, model: str | None = None, embedder: Any
                 raise RateLimited(limiter.message(wait))
         # Gradio's max_length is enforced only in the browser: the API gets anything
         return clean_question(question)
+
+    def articles_of(a: Answer) -> dict[str, Any]:
+        """The articles of the generation that answered (the pipeline may have swapped since start-up)."""
+        p = get_pipeline(index, model, embedder)
+        return p.index.articles if p.generation == a.index_generation else {}
 
     def answer_one(question: Any, request: Any = None) -> tuple[str, Answer | None]:
         """Shared by the chat box and the /chat API: (message to show, the Answer if any)."""
@@ -202,7 +221,7 @@ def build_app(index: Path | None = None, model: str | None = None, embedder: Any
                 if isinstance(item, Answer):
                     note = f"\n\n*（按“{item.rewritten_query}”检索）*" if item.rewritten_query else ""
                     shown[-1] = {"role": "assistant", "content": item.text + note}
-                    yield "", shown, render_sources(item, pipe.index.articles)
+                    yield "", shown, render_sources(item, articles_of(item))
                 else:
                     partial += item
                     shown[-1] = {"role": "assistant", "content": partial}
@@ -245,7 +264,7 @@ def serve(
     auth: tuple[str, str] | None = None,
     prevent_thread_lock: bool = False,
     quiet: bool = False,
-    embedder: Any = None,
+    embedder: "Embedder | None" = None,
     rate_limit: tuple[int, float] | None | str = "default",
 ):
     """Launch the chat with safe defaults: loopback, no share link, bounded queue, no file serving,

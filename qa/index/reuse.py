@@ -7,7 +7,7 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 
@@ -15,6 +15,9 @@ from embeddings.models import sha256_file
 from qa.errors import NewsQAError
 from qa.index.store import current_generation, passage_text, read_manifest
 from qa.types import Article, Chunk
+
+if TYPE_CHECKING:
+    from embeddings.encoder import Embedder
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +93,7 @@ def stored_vectors(index: Any) -> np.ndarray:
     return out
 
 
-def embed_with_reuse(texts: Sequence[str], embedder: Any, out_dir: Path, progress: Progress | None = None) -> tuple[np.ndarray, ReuseStats]:
+def embed_with_reuse(texts: Sequence[str], embedder: "Embedder", out_dir: Path, progress: Progress | None = None) -> tuple[np.ndarray, ReuseStats]:
     """Embed passages, taking each unchanged one's vector from the previous generation instead of the model.
 
     Args:

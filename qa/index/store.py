@@ -58,7 +58,8 @@ def lexical_text(article: Article, chunk_text: str) -> str:
     return f"{article.title}\n{chunk_text}"
 
 
-def _current_name(out_dir: Path) -> str | None:
+def current_name(out_dir: Path) -> str | None:
+    """The generation ``CURRENT`` names, or None when it is missing, unreadable or not a generation name."""
     try:
         name = (out_dir / "CURRENT").read_text(encoding="utf-8").strip()
     except (OSError, UnicodeDecodeError):
@@ -227,14 +228,6 @@ def check_model(manifest: dict[str, Any], identity: dict[str, Any], where: Path)
             f"embeds questions with export {query_ex}; rebuild the index with: newsqa index"
         )
 
-
-def load_index(index_dir: Path, identity: dict[str, Any] | None = None) -> NewsIndex:
-    """Load the current generation of an index; the same checks as ``verify_index``.
-
-    Raises:
-        IndexNotFoundError, IndexCorruptError, IndexMismatchError.
-    """
-    return verify_index(index_dir, identity)
 
 
 def verify_index(index_dir: Path, identity: dict[str, Any] | None = None) -> NewsIndex:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 
 from qa.errors import IndexNotFoundError, InputError
@@ -13,6 +13,9 @@ from qa.index.build import Progress, build_index
 from qa.index.store import current_generation, read_manifest, verify_generation
 from qa.ingest.chunking import ChunkParams
 from qa.types import Article
+
+if TYPE_CHECKING:
+    from embeddings.encoder import Embedder
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +49,7 @@ def updated_articles(old: Sequence[Article], add: Sequence[Article] = (), remove
     return result
 
 
-def update_index(index_dir: Path, embedder: Any, add: Sequence[Article] = (), remove: Sequence[str] = (),
+def update_index(index_dir: Path, embedder: "Embedder", add: Sequence[Article] = (), remove: Sequence[str] = (),
                  progress: Progress | None = None, **build_kwargs: Any) -> Path:
     """Add and remove articles, embedding only the new passages, and write a new generation.
 
@@ -67,7 +70,8 @@ def update_index(index_dir: Path, embedder: Any, add: Sequence[Article] = (), re
         raise IndexNotFoundError(f"no index at {index_dir} to update; build one first with: newsqa index") from None
     articles = updated_articles(current_articles(index_dir), add, remove)
     ch = manifest.get("chunking", {})
-    params = ChunkParams(int(ch.get("chunk_size", 160)), int(ch.get("chunk_overlap", 32)))
+    default = ChunkParams()
+    params = ChunkParams(int(ch.get("chunk_size", default.chunk_size)), int(ch.get("chunk_overlap", default.chunk_overlap)))
     tok = manifest.get("lexical", {}).get("tokenizer")
     kwargs = {"params": params, **({"tokenizer": tok} if tok else {}), **build_kwargs}
     return build_index(articles, embedder, index_dir, progress=progress, **kwargs)
