@@ -214,13 +214,13 @@ def test_manifest_records_files_and_skipped_and_folder_sync_reports_changes(arch
 def test_chat_examples_and_about_line_come_from_the_loaded_index(archive, small_index, tmp_path):
     from types import SimpleNamespace
 
-    from qa.index.store import load_index
+    from qa.index.store import verify_index
     from ui.app import about_line, example_questions
 
     _, _, corpus = archive
     idx = tmp_path / "idx"
     build_index(list(corpus.articles), HashingEmbedder(dim=64), idx)
-    mine, seed = load_index(idx), load_index(small_index)
+    mine, seed = verify_index(idx), verify_index(small_index)
     ex = example_questions(mine.articles.values())
     assert len(ex) == 4 and ex[0] == "河道治理工程通过验收是怎么回事？"  # the newest issue first
     headlines = {a.headline for a in mine.articles.values()}

@@ -10,7 +10,7 @@ import pytest
 from archive_maker import cjk_font_path, make_archive
 from newsqa.cli import main
 from qa import ask
-from qa.index.store import load_index
+from qa.index.store import verify_index
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(cjk_font_path() is None, reason="fonts-noto-cjk not installed")]
 
@@ -68,7 +68,7 @@ def test_rerun_on_a_changed_folder_embeds_only_what_changed(built, capsys):
             "3 removed (events.jsonl, scans/2023-05-27.PNG, scans/broken.jpg)") in err
     line = next(l for l in out.splitlines() if l.startswith("index ready"))
     assert ", 2 embedded," in line  # the new page and the changed page: one passage each
-    arts = load_index(idx).articles
+    arts = verify_index(idx).articles
     assert "ev-1" not in arts and "scans/2023-05-27-01" not in arts
     assert "五十个" in arts["2023-05-25/02-01"].body
     a = ask("人民桥桥面拓宽到多少米？", index=idx, answerer="extractive")
