@@ -217,7 +217,8 @@ def _cmd_index(args: argparse.Namespace) -> int:
         from qa.index.reuse import folder_changes, previous_files
 
         paths = args.paths or [default_corpus_dir()]
-        corpus = load_corpus(paths, layout=getattr(args, "layout", "auto"), ocr=not getattr(args, "no_ocr", False))
+        corpus = load_corpus(paths, layout=getattr(args, "layout", "auto"), ocr=not getattr(args, "no_ocr", False),
+                             progress=_Progress("reading"))
         print(corpus.summary(), file=sys.stderr)
         before = previous_files(out)
         gen = build_index(list(corpus.articles), embedder, out, params, progress=_Progress("embedding"),

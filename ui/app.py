@@ -15,6 +15,7 @@ from qa import Answer, ask, ask_stream, get_pipeline
 from qa.errors import NewsQAError
 from qa.inputs import clean_question, sanitize
 from qa.settings import MAX_QUESTION_CHARS
+from qa.text import to_simplified
 
 from ui.ratelimit import RateLimiter, default_rate
 
@@ -144,7 +145,10 @@ def example_questions(articles: Any, n: int = N_EXAMPLES) -> list[str]:
         if stem in seen or not 4 <= len(head) <= 30 or head == a.body[:20]:  # no real headline: skip
             continue
         seen.add(stem)
-        out.append(f"{head}是怎么回事？" if not head.isascii() else f"What happened: {head}?")
+        if head.isascii():
+            out.append(f"What happened: {head}?")
+        else:  # a headline in traditional characters gets a traditional question
+            out.append(f"{head}是怎么回事？" if to_simplified(head) == head else f"{head}是怎麼回事？")
         if len(out) == n:
             break
     return out

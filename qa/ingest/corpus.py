@@ -6,7 +6,7 @@ import hashlib
 import logging
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 from qa.errors import CorpusError
 from qa.ingest.dates import iso_date, path_date
@@ -162,7 +162,8 @@ def _html_article(f: SourceFile, data: bytes) -> Article:
     )
 
 
-def load_corpus(paths: Iterable[Path], layout: str = "auto", ocr: bool = True) -> Corpus:
+def load_corpus(paths: Iterable[Path], layout: str = "auto", ocr: bool = True,
+                progress: Callable[[int, int], None] | None = None) -> Corpus:
     """Read every archive file under ``paths`` into articles; a file that cannot be read is skipped with its reason.
 
     Slogan banners are detected across all pages together (a line repeated on two pages
@@ -173,6 +174,7 @@ def load_corpus(paths: Iterable[Path], layout: str = "auto", ocr: bool = True) -
         paths: archive files or folders.
         layout: how text pages are read: ``auto``, ``page`` or ``plain`` (``qa.ingest.parse.parse_text``).
         ocr: OCR images and PDF pages without a text layer.
+        progress: called with (files read, total files) as files are read (OCR can take a while).
 
     Returns:
         The articles (unique ids), every file's content hash, and the skipped files.
@@ -186,7 +188,9 @@ def load_corpus(paths: Iterable[Path], layout: str = "auto", ocr: bool = True) -
     hashes: dict[str, str] = {}
     skipped: list[Skipped] = []
     read: list[tuple[SourceFile, list]] = []
-    for f in files:
+    for n, f in enumerate(files, 1):
+        if progress:
+            progress(n - 1, len(files))
         try:
             data = f.path.read_bytes()
         except OSError as e:
@@ -197,6 +201,8 @@ def load_corpus(paths: Iterable[Path], layout: str = "auto", ocr: bool = True) -
             read.append((f, _read(f, data, ocr)))
         except CorpusError as e:
             skipped.append(Skipped(f.source, _reason(e, f.source)))
+    if progress:
+        progress(len(files), len(files))
     banners = find_banners(p.text for _, items in read for p in items if isinstance(p, _Page))
     articles: list[Article] = []
     ids: dict[str, str] = {}
