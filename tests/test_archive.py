@@ -245,3 +245,19 @@ def test_cli_layout_flag_and_no_ocr(tmp_path, monkeypatch, capsys):
         assert main(["index", str(root), "--index", str(tmp_path / layout), "--layout", layout, "--no-ocr"]) == 0
         err = capsys.readouterr().err
         assert f"indexed 1 files ({n} articles), skipped 1: scan.png (an image needs OCR, which is turned off)" in err
+
+
+@needs_font
+def test_scan_with_a_stamped_page_number_is_still_read_by_ocr(tmp_path):
+    from reportlab.lib.utils import ImageReader
+    from reportlab.pdfgen import canvas
+
+    img = page_image(["湿地保护条例施行", "本报讯 湿地保护条例今日起施行，", "全区划定保护红线十二处。"], [], ["南湖周刊"])
+    c = canvas.Canvas(str(tmp_path / "scan.pdf"), pagesize=(595, 432))
+    c.drawImage(ImageReader(img), 0, 0, width=595, height=432)
+    c.setFont("Helvetica", 8)
+    c.drawString(560, 10, "A03")  # the scanner's page stamp: a text layer of three characters
+    c.showPage()
+    c.save()
+    [a] = load_corpus([tmp_path]).articles
+    assert a.headline == "湿地保护条例施行" and "十二处" in a.body

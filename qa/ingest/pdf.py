@@ -22,6 +22,10 @@ log = logging.getLogger(__name__)
 
 # Render image-only pages at this resolution for OCR: small newspaper type needs ~200 dpi.
 OCR_DPI = 200
+# A scan with a few words of text layer (a page number or stamp added by the scanner) is
+# still a scan: OCR it when images cover most of the page and the text layer is this short.
+SCAN_MAX_TEXT = 40
+SCAN_MIN_IMAGE_SHARE = 0.5
 
 
 @dataclass(frozen=True)
@@ -48,7 +52,7 @@ def pdf_pages(data: bytes, name: str, ocr: bool = True) -> list[PdfPage]:
         CorpusError: for a damaged, encrypted or empty PDF.
     """
     from pdfminer.high_level import extract_pages
-    from pdfminer.layout import LAParams, LTTextBox, LTTextLine
+    from pdfminer.layout import LAParams, LTFigure, LTImage, LTTextBox, LTTextLine
     from pdfminer.pdfdocument import PDFEncryptionError, PDFPasswordIncorrect
     from pdfminer.pdfparser import PDFSyntaxError
     from pdfminer.psexceptions import PSException
@@ -62,14 +66,19 @@ def pdf_pages(data: bytes, name: str, ocr: bool = True) -> list[PdfPage]:
         for number, layout in enumerate(extract_pages(io.BytesIO(data), laparams=params), 1):
             height = layout.height
             lines = []
+            image_area = 0.0
             for box in layout:
+                if isinstance(box, (LTFigure, LTImage)):
+                    image_area += _clipped_area(box.bbox, layout.bbox)
                 if not isinstance(box, LTTextBox):
                     continue
                 for ln in box:
                     if isinstance(ln, LTTextLine) and ln.get_text().strip():
                         x0, y0, x1, y1 = ln.bbox
                         lines.append(TextLine(ln.get_text().strip(), x0, height - y1, x1, height - y0))
-            if lines:
+            chars = sum(len(ln.text) for ln in lines)
+            page_area = max(layout.width * layout.height, 1.0)
+            if lines and not (chars <= SCAN_MAX_TEXT and image_area / page_area >= SCAN_MIN_IMAGE_SHARE):
                 pages.append(PdfPage(number, "\n".join(ln.text for ln in reading_order(lines)), False))
             else:
                 needs_ocr.append(number)
@@ -86,6 +95,12 @@ def pdf_pages(data: bytes, name: str, ocr: bool = True) -> list[PdfPage]:
     if not pages and not needs_ocr:
         raise CorpusError(f"{name}: the PDF has no pages")
     return pages
+
+
+def _clipped_area(box: tuple[float, float, float, float], page: tuple[float, float, float, float]) -> float:
+    w = min(box[2], page[2]) - max(box[0], page[0])
+    h = min(box[3], page[3]) - max(box[1], page[1])
+    return max(w, 0.0) * max(h, 0.0)
 
 
 def _ocr_pages(data: bytes, name: str, numbers: list[int]) -> list[PdfPage]:
