@@ -1,5 +1,8 @@
 """Article and chunk metadata in one SQLite file (stdlib sqlite3), read on demand instead of loaded whole.
 
+A chunk is stored as its article and offsets (its text is ``article.body[start:end]``), so
+the text is stored once.
+
 Written once by a build, then opened read-only and immutable: a lookup reads the pages it
 needs, so opening costs the same at a thousand chunks as at a million, and memory holds
 only what was asked for (plus a small cache). Filters by paper and date are SQL queries
@@ -24,7 +27,7 @@ from qa.types import Article, Chunk
 META_FILE = "meta.sqlite"
 _SCHEMA = """
 CREATE TABLE articles (row INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, paper TEXT, date TEXT, source TEXT NOT NULL, data TEXT NOT NULL);
-CREATE TABLE chunks (id INTEGER PRIMARY KEY, article_row INTEGER NOT NULL, text TEXT NOT NULL, start INTEGER NOT NULL, "end" INTEGER NOT NULL);
+CREATE TABLE chunks (id INTEGER PRIMARY KEY, article_row INTEGER NOT NULL, start INTEGER NOT NULL, "end" INTEGER NOT NULL);
 """
 # built after the rows are in: one sorted pass instead of a b-tree insert per row
 _INDEXES = """
@@ -41,11 +44,13 @@ def write_meta(path: Path, articles: Iterable[Article], chunks: Iterable[Chunk])
     Args:
         path: the file to create (must not exist).
         articles: every article, in index order; streamed, not held.
-        chunks: every chunk, in id order (ids 0..n-1); streamed, not held.
+        chunks: every chunk, in id order (ids 0..n-1), with ``text == article.body[start:end]``
+            (``qa.ingest.chunking`` guarantees it); streamed, not held.
     """
     con = sqlite3.connect(str(path), isolation_level=None)
     try:
         # one writer, a fresh file, fsynced by the caller: no journal needed
+        con.execute("PRAGMA page_size=16384")  # articles are a few KB: small pages would hold one row each, half empty
         con.execute("PRAGMA journal_mode=OFF")
         con.execute("PRAGMA synchronous=OFF")
         con.executescript(_SCHEMA)
@@ -60,12 +65,16 @@ def write_meta(path: Path, articles: Iterable[Article], chunks: Iterable[Chunk])
                 batch = []
         con.executemany("INSERT INTO articles VALUES (?,?,?,?,?,?)", batch)
         batch = []
+        next_id = 0
         for c in chunks:
-            batch.append((c.id, rows[c.article_id], c.text, c.start, c.end))
+            if c.id != next_id:
+                raise ValueError(f"chunk ids must run 0..n-1 in order; got {c.id} where {next_id} was expected")
+            next_id += 1
+            batch.append((c.id, rows[c.article_id], c.start, c.end))
             if len(batch) >= _BATCH:
-                con.executemany("INSERT INTO chunks VALUES (?,?,?,?,?)", batch)
+                con.executemany("INSERT INTO chunks VALUES (?,?,?,?)", batch)
                 batch = []
-        con.executemany("INSERT INTO chunks VALUES (?,?,?,?,?)", batch)
+        con.executemany("INSERT INTO chunks VALUES (?,?,?,?)", batch)
         con.execute("COMMIT")
         con.executescript(_INDEXES)
     finally:
@@ -205,13 +214,17 @@ class ChunkTable(Sequence[Chunk]):
         if hit is not None:
             return hit
         rows = self._store.query(
-            'SELECT c.id, a.id, c.text, c.start, c."end" FROM chunks c JOIN articles a ON a.row = c.article_row WHERE c.id = ?', (i,))
+            'SELECT a.id, c.start, c."end" FROM chunks c JOIN articles a ON a.row = c.article_row WHERE c.id = ?', (i,))
         if not rows:
             raise IndexError(f"chunk {i} out of range")
-        return self._cache.put(i, Chunk(*rows[0]))
+        aid, start, end = rows[0]
+        return self._cache.put(i, Chunk(i, aid, self._store.articles[aid].body[start:end], start, end))
 
     def __iter__(self) -> Iterator[Chunk]:
-        sql = ('SELECT c.id, a.id, c.text, c.start, c."end" FROM chunks c JOIN articles a ON a.row = c.article_row '
+        sql = ('SELECT c.id, a.id, a.data, c.start, c."end" FROM chunks c JOIN articles a ON a.row = c.article_row '
                "WHERE c.id > ? ORDER BY c.id LIMIT ?")
-        for row in self._store.stream(sql):
-            yield Chunk(*row)
+        body_of: tuple[str, str] = ("", "")
+        for cid, aid, data, start, end in self._store.stream(sql):
+            if body_of[0] != aid:  # consecutive chunks share their article: parse it once
+                body_of = (aid, json.loads(data)["body"])
+            yield Chunk(cid, aid, body_of[1][start:end], start, end)
