@@ -261,3 +261,9 @@ def test_scan_with_a_stamped_page_number_is_still_read_by_ocr(tmp_path):
     c.save()
     [a] = load_corpus([tmp_path]).articles
     assert a.headline == "湿地保护条例施行" and "十二处" in a.body
+
+
+def test_chinese_line_broken_inside_a_number_joins_without_a_space():
+    raw = "桥梁工程完工\n本报讯 工程共计投资12\n3万元，全长四百米。\n"
+    [a] = parse_text(raw, "p.txt")
+    assert a.body == "工程共计投资123万元，全长四百米。"

@@ -64,10 +64,11 @@ _BYLINE = re.compile(
 _TRAILING_FURNITURE = re.compile(r"\s*[（(](?:[上下]转第?[一二三四五六七八九十\d]+版|[^()（）]{0,40}摄)[)）]\s*$")
 # Numbered sub-heads inside one article: 一、… （二）… 3. …
 _NUMBERED_SUBHEAD = re.compile(r"^(?:[一二三四五六七八九十百]+[、.．]|[（(][一二三四五六七八九十\d]+[)）]|\d{1,2}[、.．](?!\d))")
-_LATIN_END = re.compile(r"[A-Za-z0-9,;:%)\]’”\"'-]$")
+_LATIN_END = re.compile(r"[A-Za-z0-9,;:%)\]’”\"']$")
 _LATIN_START = re.compile(r"^[A-Za-z0-9(\[‘“\"']")
+_CJK = re.compile(r"[\u3000-\u30ff\u3400-\u9fff\uf900-\ufaff\uff00-\uffef]")
 _DATE_MENTION = re.compile(r"(?:\d{4}年)?\d{1,2}月\d{1,2}日")
-BYLINE = _BYLINE
+BYLINE = _BYLINE  # for readers of other formats (an HTML page's text opening with 本报讯)
 _BOLD = re.compile(r"\*\*")
 
 
@@ -132,7 +133,9 @@ def _join_line(para: list[tuple[str, int]], pieces: list[tuple[str, int]]) -> No
     """
     prev = "".join(t for t, _ in para)
     nxt = "".join(t for t, _ in pieces)
-    if prev and nxt and _LATIN_END.search(prev) and _LATIN_START.match(nxt) and not prev.endswith("-"):
+    # only between Latin runs: a Chinese line broken inside a number (共计12|3万元) joins directly
+    if (prev and nxt and _LATIN_END.search(prev) and _LATIN_START.match(nxt)
+            and not _CJK.search(prev[-12:]) and not _CJK.search(nxt[:12])):
         para.append((" ", -1))
     para.extend(pieces)
 
