@@ -359,6 +359,8 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    if not args.verbose:  # pdfminer warns about every odd font in a damaged PDF; the build's summary says what matters
+        logging.getLogger("pdfminer").setLevel(logging.ERROR)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # no model hub here: never try to download
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     handlers = {"models": _cmd_models, "index": _cmd_index, "ask": _cmd_ask, "eval": _cmd_eval, "info": _cmd_info, "serve": _cmd_serve, "bench": _cmd_bench}

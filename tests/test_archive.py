@@ -267,3 +267,27 @@ def test_chinese_line_broken_inside_a_number_joins_without_a_space():
     raw = "桥梁工程完工\n本报讯 工程共计投资12\n3万元，全长四百米。\n"
     [a] = parse_text(raw, "p.txt")
     assert a.body == "工程共计投资123万元，全长四百米。"
+
+
+def test_mutated_files_are_skipped_never_raised(archive, tmp_path):
+    import random
+
+    root, _, _ = archive
+    rng = random.Random(7)
+    good_pdf = (root / "2023-05-25" / "01.pdf").read_bytes()
+    good_html = (root / "web" / "river.html").read_bytes()
+    for i in range(24):
+        src = good_pdf if i % 2 == 0 else good_html
+        b = bytearray(src)
+        if i % 3 == 0:
+            b = b[: rng.randrange(1, len(b))]
+        else:
+            for _ in range(30):
+                b[rng.randrange(len(b))] = rng.randrange(256)
+        (tmp_path / f"m{i:02d}{'.pdf' if i % 2 == 0 else '.html'}").write_bytes(bytes(b))
+    (tmp_path / "ok.txt").write_text("图书馆开放\n本报讯 新馆昨日开放，藏书十二万册。\n", encoding="utf-8")
+    corpus = load_corpus([tmp_path], ocr=False)
+    assert any(a.source == "ok.txt" for a in corpus.articles)
+    assert len(corpus.files) == 25
+    for s in corpus.skipped:
+        assert s.reason and "Traceback" not in s.reason

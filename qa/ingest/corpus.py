@@ -201,6 +201,11 @@ def load_corpus(paths: Iterable[Path], layout: str = "auto", ocr: bool = True,
             read.append((f, _read(f, data, ocr)))
         except CorpusError as e:
             skipped.append(Skipped(f.source, _reason(e, f.source)))
+        except Exception as e:  # noqa: BLE001 - a reader library failing on a hostile file
+            # the parsers (pdfminer, PIL, lxml, onnxruntime) raise their own types on files
+            # they do not expect; one such file must not end the build
+            log.debug("reading %s failed", f.source, exc_info=True)
+            skipped.append(Skipped(f.source, f"unreadable ({type(e).__name__}: {e})"))
     if progress:
         progress(len(files), len(files))
     banners = find_banners(p.text for _, items in read for p in items if isinstance(p, _Page))

@@ -54,6 +54,7 @@ def pdf_pages(data: bytes, name: str, ocr: bool = True) -> list[PdfPage]:
     from pdfminer.high_level import extract_pages
     from pdfminer.layout import LAParams, LTFigure, LTImage, LTTextBox, LTTextLine
     from pdfminer.pdfdocument import PDFEncryptionError, PDFPasswordIncorrect
+    from pdfminer.pdfexceptions import PDFException
     from pdfminer.pdfparser import PDFSyntaxError
     from pdfminer.psexceptions import PSException
 
@@ -84,7 +85,7 @@ def pdf_pages(data: bytes, name: str, ocr: bool = True) -> list[PdfPage]:
                 needs_ocr.append(number)
     except (PDFEncryptionError, PDFPasswordIncorrect) as e:
         raise CorpusError(f"{name}: encrypted PDF ({e or 'password needed'})") from None
-    except (PDFSyntaxError, PSException, ValueError, KeyError, TypeError, AttributeError, IndexError, AssertionError) as e:
+    except (PDFException, PDFSyntaxError, PSException, ValueError, KeyError, TypeError, AttributeError, IndexError, AssertionError) as e:
         # pdfminer raises a range of types on damaged files (truncated, not a PDF at all)
         raise CorpusError(f"{name}: damaged or not a PDF ({type(e).__name__}: {e})") from None
     if needs_ocr and ocr:
