@@ -77,7 +77,10 @@ class Pipeline:
     @classmethod
     def load(cls, index_dir: Path, embedder: "Embedder", settings: Settings) -> "Pipeline":
         index = verify_index(index_dir, identity=embedder.identity)
-        extractive = ExtractiveAnswerer(embedder, LexicalStats(index.articles.values()), settings.answer)
+        # counted at build time (meta.sqlite): opening never passes over every article
+        stats = (LexicalStats.stored(len(index.articles), index.meta.gram_count) if index.meta is not None
+                 else LexicalStats(index.articles.values()))
+        extractive = ExtractiveAnswerer(embedder, stats, settings.answer)
         return cls(index, embedder, Retriever(index, embedder, settings.retrieval), extractive,
                    GroundedAnswerPolicy(extractive, settings.generation, embedder), settings)
 

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 N_EXAMPLES = 4
+EXAMPLE_POOL = 1000  # newest articles example questions are drawn from (a bounded read at any archive size)
 CONTEXT_CHARS = 160  # article text shown on each side of a quote
 
 CSS = """
@@ -112,18 +113,34 @@ def render_sources(a: Answer, articles: dict[str, Any]) -> str:
 
 
 def about_line(pipe: Any) -> str:
-    """The loaded archive: papers, issue dates, and how many articles, files and pages it holds."""
-    arts = list(pipe.index.articles.values())
-    papers = sorted({a.paper for a in arts if a.paper})
-    dates = sorted({a.date for a in arts if a.date})
-    pages = {a.source for a in arts}  # a PDF's pages are cited as file.pdf#pN
-    files = {s.split("#", 1)[0] for s in pages}
-    span = f"issues {dates[0]} – {dates[-1]}" if dates else "issue dates not printed"
+    """The loaded archive: papers, issue dates, and how many articles, files and pages it holds.
+
+    Read from the manifest and the metadata file's indexes, never by a pass over every article.
+    """
+    idx = pipe.index
+    meta = idx.meta
+    if meta is not None:
+        papers, span = meta.papers(), meta.date_span()
+        pages = set(idx.manifest.get("corpus", {}).get("sources") or [])
+        n_articles = int(idx.manifest.get("counts", {}).get("articles", len(idx.articles)))
+    else:
+        arts = list(idx.articles.values())
+        papers = sorted({a.paper for a in arts if a.paper})
+        dates = sorted({a.date for a in arts if a.date})
+        span = (dates[0], dates[-1]) if dates else None
+        pages, n_articles = {a.source for a in arts}, len(arts)
+    files = {s.split("#", 1)[0] for s in pages}  # a PDF's pages are cited as file.pdf#pN
+    when = f"issues {span[0]} – {span[1]}" if span else "issue dates not printed"
     where = f"{len(files)} files" + (f" ({len(pages)} pages)" if len(pages) != len(files) else "")
     return (
-        f"About this archive: {', '.join(papers) if papers else 'papers not named'}; {span}; "
-        f"{len(arts)} articles from {where}."
+        f"About this archive: {', '.join(papers) if papers else 'papers not named'}; {when}; "
+        f"{n_articles} articles from {where}."
     )
+
+
+def example_articles(index: Any, limit: int = EXAMPLE_POOL) -> Any:
+    """The articles example questions are drawn from: the ``limit`` newest (all of a small archive)."""
+    return index.meta.newest(limit) if index.meta is not None else index.articles.values()
 
 
 def example_questions(articles: Any, n: int = N_EXAMPLES) -> list[str]:
@@ -187,7 +204,8 @@ def build_app(index: Path | None = None, model: str | None = None, embedder: "Em
 
     pipe = get_pipeline(index, model, embedder)
     feedback = FeedbackLog(feedback_path or default_feedback_path(Path(pipe.index.path).parent))
-    papers = sorted({a.paper for a in pipe.index.articles.values() if a.paper})
+    papers = pipe.index.meta.papers() if pipe.index.meta is not None else sorted(
+        {a.paper for a in pipe.index.articles.values() if a.paper})
     rate = default_rate() if rate_limit == "default" else rate_limit
     limiter = RateLimiter(*rate) if rate else None
 
@@ -286,7 +304,7 @@ def build_app(index: Path | None = None, model: str | None = None, embedder: "Em
         gr.Markdown(about_line(pipe))
         # the per-message copy button copies the answer with its Sources list (both are in the message)
         chatbot = gr.Chatbot(label="Chat", height=380, buttons=["copy", "copy_all"], elem_id="newsqa-chat")
-        examples = example_questions(pipe.index.articles.values())
+        examples = example_questions(example_articles(pipe.index))
         records = gr.State({})
         with gr.Row():
             box = gr.Textbox(label="Question", placeholder="输入问题" + (f"，例如：{examples[0]}" if examples else ""),

@@ -6,12 +6,12 @@ import math
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
 import numpy as np
 
 from qa.settings import AnswerSettings
-from qa.text import QUESTION_STOPWORDS, is_mostly_latin, norm, sentences, stopword_pattern
+from qa.text import QUESTION_STOPWORDS, is_mostly_latin, norm, sentences, stopword_pattern, text_grams
 from qa.types import Article, Citation, Hit
 
 if TYPE_CHECKING:
@@ -74,14 +74,6 @@ def focus_grams(question: str) -> set[str]:
     return out
 
 
-def text_grams(text: str) -> set[str]:
-    t = norm(text)
-    out = {t[i : i + 2] for i in range(len(t) - 1)}
-    out.update(t)
-    out.update(w for w in re.findall(r"[a-z0-9]+", t))
-    return out
-
-
 class LexicalStats:
     """Inverse document frequency of bigrams over the indexed articles (rare bigrams weigh more)."""
 
@@ -92,10 +84,23 @@ class LexicalStats:
             n += 1
             df.update(text_grams(a.title + a.body))
         self.n = max(n, 1)
-        self.df = df
+        self._count: Callable[[str], int] = lambda g: df.get(g, 0)
+
+    @classmethod
+    def stored(cls, n_articles: int, count: Callable[[str], int]) -> "LexicalStats":
+        """Statistics counted when the index was built (``qa.index.meta.MetaStore.gram_count``), looked up per gram.
+
+        Args:
+            n_articles: how many articles were counted.
+            count: how many of them hold a gram.
+        """
+        self = cls.__new__(cls)
+        self.n = max(int(n_articles), 1)
+        self._count = count
+        return self
 
     def idf(self, gram: str) -> float:
-        return math.log(1 + self.n / (1 + self.df.get(gram, 0)))
+        return math.log(1 + self.n / (1 + self._count(gram)))
 
     def support(self, qgrams: set[str], text: str) -> float:
         """IDF-weighted share of the question's grams found in ``text`` (0..1)."""

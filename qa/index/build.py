@@ -9,6 +9,7 @@ import logging
 import os
 import shutil
 import signal
+import sqlite3
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -24,8 +25,11 @@ from qa.ingest.chunking import ChunkParams, chunk_articles
 from qa.ingest.corpus import corpus_hash
 from qa.errors import IndexMismatchError, IndexWriteError
 from qa.index.reuse import embed_with_reuse
-from qa.index.store import FILES, FORMAT_VERSION, current_name, lexical_text, manifest_digest, passage_text, verify_index
-from qa.lexical.bm25 import DEFAULT_TOKENIZER, LEXICAL_FILES, TOKENIZERS, LexicalIndex
+from qa.index.meta import META_FILE, write_meta
+from qa.index.store import (FILES, FORMAT_VERSION, current_name, file_record, lexical_text, manifest_digest, passage_text,
+                            verify_index)
+from qa.lexical.bm25 import DEFAULT_TOKENIZER, TOKENIZERS, LexicalIndex
+from qa.text import text_grams
 from qa.types import Article
 
 if TYPE_CHECKING:
@@ -38,7 +42,7 @@ LOCK_FILE = ".build.lock"
 # Step boundaries of a build, in order. ``NEWSQA_CRASH_AT=<step>`` kills the building
 # process with SIGKILL at that boundary (tests/test_crash.py proves each one is safe).
 CRASH_POINTS = (
-    "locked", "tmp-created", "vectors-written", "chunks-written", "articles-written", "lexical-written",
+    "locked", "tmp-created", "vectors-written", "meta-written", "lexical-written",
     "files-fsynced", "manifest-written", "tmp-dir-fsynced", "renamed", "verified", "current-tmp-written",
     "current-switched", "pruned",
 )
@@ -71,14 +75,6 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def _write_jsonl(path: Path, rows: Sequence[dict[str, Any]]) -> None:
-    with open(path, "w", encoding="utf-8") as f:
-        for r in rows:
-            f.write(json.dumps(r, ensure_ascii=False) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
 
 
 def _versions() -> dict[str, str]:
@@ -170,7 +166,7 @@ def build_index(
         previous = current_name(out_dir)
         try:
             gen = _write_generation(out_dir, info)
-        except (OSError, RuntimeError) as e:  # disk full, file too large, read-only folder...
+        except (OSError, RuntimeError, sqlite3.Error) as e:  # disk full, file too large, read-only folder...
             for p in out_dir.glob(".gen-*"):
                 shutil.rmtree(p, ignore_errors=True)
             raise IndexWriteError(
@@ -195,13 +191,11 @@ def _write_generation(out_dir: Path, info: dict[str, Any]) -> Path:
     _crash_point("tmp-created")
     faiss.write_index(info["index"], str(tmp / "vectors.faiss"))
     _crash_point("vectors-written")
-    _write_jsonl(tmp / "chunks.jsonl", [c.to_dict() for c in chunks])
-    _crash_point("chunks-written")
-    _write_jsonl(tmp / "articles.jsonl", [a.to_dict() for a in articles])
-    _crash_point("articles-written")
+    write_meta(tmp / META_FILE, iter(articles), iter(chunks), grams=text_grams)
+    _crash_point("meta-written")
     lexical.save(tmp)
     _crash_point("lexical-written")
-    for name in ("vectors.faiss", *LEXICAL_FILES):
+    for name in FILES:
         with open(tmp / name, "rb+") as f:
             os.fsync(f.fileno())
     _crash_point("files-fsynced")
@@ -228,6 +222,7 @@ def _write_generation(out_dir: Path, info: dict[str, Any]) -> Path:
         },
         "counts": {"articles": len(articles), "chunks": len(chunks)},
         "files": {name: sha256_file(tmp / name) for name in FILES},
+        "file_records": {name: file_record(tmp / name) for name in FILES},
         "versions": _versions(),
         "build_seconds": round(time.perf_counter() - info["t0"], 2),
         "embed_seconds": round(info["t_embed"], 2),
@@ -246,7 +241,7 @@ def _write_generation(out_dir: Path, info: dict[str, Any]) -> Path:
     os.replace(tmp, gen)
     _fsync_dir(out_dir)
     _crash_point("renamed")
-    verify_index(gen, identity=info["identity"])  # the same check every loader makes
+    verify_index(gen, identity=info["identity"], full=True).meta.close()  # every loader's check, and every byte and row
     _crash_point("verified")
     _set_current(out_dir, gen.name)
     return gen

@@ -14,10 +14,10 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 import numpy as np
 
@@ -28,6 +28,7 @@ META_FILE = "meta.sqlite"
 _SCHEMA = """
 CREATE TABLE articles (row INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, paper TEXT, date TEXT, source TEXT NOT NULL, data TEXT NOT NULL);
 CREATE TABLE chunks (id INTEGER PRIMARY KEY, article_row INTEGER NOT NULL, start INTEGER NOT NULL, "end" INTEGER NOT NULL);
+CREATE TABLE grams (gram TEXT PRIMARY KEY, df INTEGER NOT NULL) WITHOUT ROWID;
 """
 # built after the rows are in: one sorted pass instead of a b-tree insert per row
 _INDEXES = """
@@ -38,7 +39,8 @@ CREATE INDEX chunks_article ON chunks(article_row);
 _BATCH = 10_000
 
 
-def write_meta(path: Path, articles: Iterable[Article], chunks: Iterable[Chunk]) -> None:
+def write_meta(path: Path, articles: Iterable[Article], chunks: Iterable[Chunk],
+               grams: Callable[[str], Iterable[str]] | None = None) -> None:
     """Write the metadata file (the caller fsyncs it and records its sha256, like every generation file).
 
     Args:
@@ -46,6 +48,9 @@ def write_meta(path: Path, articles: Iterable[Article], chunks: Iterable[Chunk])
         articles: every article, in index order; streamed, not held.
         chunks: every chunk, in id order (ids 0..n-1), with ``text == article.body[start:end]``
             (``qa.ingest.chunking`` guarantees it); streamed, not held.
+        grams: when given, the grams of a text (``qa.text.text_grams``); how many articles
+            (title + body) hold each gram is stored, so the answerer's IDF needs no pass over
+            the archive when an index is opened (``MetaStore.gram_df``).
     """
     con = sqlite3.connect(str(path), isolation_level=None)
     try:
@@ -57,8 +62,11 @@ def write_meta(path: Path, articles: Iterable[Article], chunks: Iterable[Chunk])
         con.execute("BEGIN")
         rows: dict[str, int] = {}
         batch: list[tuple] = []
+        df: Counter[str] = Counter()
         for i, a in enumerate(articles):
             rows[a.id] = i
+            if grams is not None:
+                df.update(grams(a.title + a.body))
             batch.append((i, a.id, a.paper, a.date, a.source, json.dumps(a.to_dict(), ensure_ascii=False)))
             if len(batch) >= _BATCH:
                 con.executemany("INSERT INTO articles VALUES (?,?,?,?,?,?)", batch)
@@ -75,6 +83,7 @@ def write_meta(path: Path, articles: Iterable[Article], chunks: Iterable[Chunk])
                 con.executemany("INSERT INTO chunks VALUES (?,?,?,?)", batch)
                 batch = []
         con.executemany("INSERT INTO chunks VALUES (?,?,?,?)", batch)
+        con.executemany("INSERT INTO grams VALUES (?,?)", sorted(df.items()))
         con.execute("COMMIT")
         con.executescript(_INDEXES)
     finally:
@@ -91,6 +100,7 @@ class MetaStore:
         path = Path(path)
         if not path.is_file():
             raise IndexCorruptError(f"{path} is missing")
+        self._grams: _Cache = _Cache(65536)
         # immutable=1: the file never changes once written, so no locks and no journal checks
         self._con = sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True, check_same_thread=False)
         self._lock = threading.Lock()
@@ -115,15 +125,23 @@ class MetaStore:
             yield from rows
             last = rows[-1][0]
 
-    def chunk_mask(self, paper: str | None = None, date_from: str | None = None, date_to: str | None = None) -> np.ndarray:
+    def chunk_mask(self, paper: str | Sequence[str] | None = None, date_from: str | None = None, date_to: str | None = None,
+                   article_ids: Iterable[str] | None = None) -> np.ndarray:
         """A boolean mask over chunk ids: chunks of articles from ``paper`` dated within [date_from, date_to].
 
-        Undated articles are left out when a date bound is given, as ``qa.retrieve`` does.
+        Args:
+            paper: one paper name or several (as stored; ``papers()`` lists them).
+            date_from, date_to: inclusive ISO bounds; undated articles are left out when a
+                bound is given, as ``qa.retrieve`` does.
+            article_ids: when given, only these articles.
         """
         where, args = [], []
         if paper is not None:
-            where.append("a.paper = ?")
-            args.append(paper)
+            names = [paper] if isinstance(paper, str) else list(paper)
+            where.append(f"a.paper IN ({','.join('?' * len(names))})" if names else "0")
+            args.extend(names)
+        if date_from is not None or date_to is not None:
+            where.append("a.date IS NOT NULL AND a.date != ''")
         if date_from is not None:
             where.append("a.date >= ?")
             args.append(date_from)
@@ -132,10 +150,61 @@ class MetaStore:
             args.append(date_to)
         mask = np.zeros(len(self.chunks), dtype=bool)
         sql = "SELECT c.id FROM chunks c JOIN articles a ON a.row = c.article_row"
-        ids = self.query(sql + (" WHERE " + " AND ".join(where) if where else ""), tuple(args))
+        if article_ids is None:
+            ids = self.query(sql + (" WHERE " + " AND ".join(where) if where else ""), tuple(args))
+        else:
+            wanted, ids = list(dict.fromkeys(article_ids)), []
+            for i in range(0, len(wanted), 500):  # SQLite caps the parameters of one statement
+                part = wanted[i : i + 500]
+                cond = [f"a.id IN ({','.join('?' * len(part))})", *where]
+                ids += self.query(sql + " WHERE " + " AND ".join(cond), (*part, *args))
         if ids:
             mask[np.fromiter((r[0] for r in ids), dtype=np.int64, count=len(ids))] = True
         return mask
+
+    def papers(self) -> list[str]:
+        """The distinct paper names, sorted (read from the paper index, not the rows)."""
+        return [r[0] for r in self.query("SELECT DISTINCT paper FROM articles WHERE paper IS NOT NULL AND paper != '' ORDER BY paper")]
+
+    def date_span(self) -> tuple[str, str] | None:
+        """The oldest and newest issue date, or None when no article states one."""
+        lo = self.query("SELECT min(date) FROM articles WHERE date IS NOT NULL AND date != ''")[0][0]
+        hi = self.query("SELECT max(date) FROM articles WHERE date IS NOT NULL AND date != ''")[0][0]
+        return (lo, hi) if lo else None
+
+    def newest(self, limit: int) -> list[Article]:
+        """Up to ``limit`` articles, newest issue date first (undated last)."""
+        # two queries, each walking the date index: one ORDER BY over an expression would sort every row
+        rows = self.query("SELECT data FROM articles WHERE date > '' ORDER BY date DESC LIMIT ?", (int(limit),))
+        if len(rows) < limit:
+            rows += self.query("SELECT data FROM articles WHERE date IS NULL OR date = '' LIMIT ?", (int(limit) - len(rows),))
+        return [Article.from_dict(json.loads(r[0])) for r in rows]
+
+    def gram_count(self, gram: str) -> int:
+        """How many articles hold ``gram`` (0 when unknown or not stored)."""
+        hit = self._grams.get(gram)
+        if hit is not None:
+            return hit
+        rows = self.query("SELECT df FROM grams WHERE gram = ?", (gram,))
+        return self._grams.put(gram, int(rows[0][0]) if rows else 0)
+
+    def check(self) -> None:
+        """The full consistency pass (every row): ids run 0..n-1, every chunk's article exists, offsets are sane.
+
+        Raises:
+            IndexCorruptError: naming what disagrees.
+        """
+        n, lo, hi = self.query("SELECT count(*), min(id), max(id) FROM chunks")[0]
+        if n and (lo != 0 or hi != n - 1):
+            raise IndexCorruptError(f"{self.path}: chunk ids are not 0..{n - 1} (min {lo}, max {hi})")
+        orphans = self.query("SELECT count(*) FROM chunks c LEFT JOIN articles a ON a.row = c.article_row WHERE a.row IS NULL")[0][0]
+        if orphans:
+            raise IndexCorruptError(f"{self.path}: {orphans} chunks point at unknown articles")
+        bad = self.query('SELECT count(*) FROM chunks WHERE start < 0 OR "end" < start')[0][0]
+        if bad:
+            raise IndexCorruptError(f"{self.path}: {bad} chunks have impossible offsets")
+        if self.query("PRAGMA quick_check")[0][0] != "ok":
+            raise IndexCorruptError(f"{self.path}: SQLite reports the file damaged (PRAGMA quick_check)")
 
     def close(self) -> None:
         with self._lock:

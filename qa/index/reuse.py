@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +13,7 @@ import numpy as np
 from embeddings.models import sha256_file
 from qa.errors import NewsQAError
 from qa.index.store import current_generation, passage_text, read_manifest
-from qa.types import Article, Chunk
+from qa.types import Article
 
 if TYPE_CHECKING:
     from embeddings.encoder import Embedder
@@ -59,26 +58,28 @@ def previous_vectors(out_dir: Path, identity: dict[str, Any]) -> dict[bytes, np.
     try:
         import faiss
 
+        from qa.index.meta import META_FILE, MetaStore
 
-        if sha256_file(gen / "vectors.faiss") != manifest["files"].get("vectors.faiss"):
+        if sha256_file(gen / "vectors.faiss") != manifest["files"].get("vectors.faiss") or \
+                sha256_file(gen / META_FILE) != manifest["files"].get(META_FILE):
             return {}
         index = faiss.read_index(str(gen / "vectors.faiss"))
-        arts = {}
-        for line in (gen / "articles.jsonl").read_text(encoding="utf-8").splitlines():
-            a = Article.from_dict(json.loads(line))
-            arts[a.id] = a
-        chunks = [Chunk(**json.loads(l)) for l in (gen / "chunks.jsonl").read_text(encoding="utf-8").splitlines()]
-        if index.ntotal != len(chunks):
-            return {}
-        vecs = stored_vectors(index)
-    except (OSError, RuntimeError, ValueError, TypeError, KeyError) as e:
+        meta = MetaStore(gen / META_FILE)
+        try:
+            if index.ntotal != len(meta.chunks):
+                return {}
+            vecs = stored_vectors(index)
+            out: dict[bytes, np.ndarray] = {}
+            title_of: tuple[str, Article | None] = ("", None)
+            for c in meta.chunks:  # streamed in id order; an article's chunks are consecutive
+                if title_of[0] != c.article_id:
+                    title_of = (c.article_id, meta.articles[c.article_id])
+                out[text_key(passage_text(title_of[1], c.text))] = vecs[c.id]
+        finally:
+            meta.close()
+    except (NewsQAError, OSError, RuntimeError, ValueError, TypeError, KeyError) as e:
         log.info("previous generation %s unreadable for reuse (%s): embedding everything", gen.name, e)
         return {}
-    out: dict[bytes, np.ndarray] = {}
-    for c in chunks:
-        a = arts.get(c.article_id)
-        if a is not None:
-            out[text_key(passage_text(a, c.text))] = vecs[c.id]
     return out
 
 

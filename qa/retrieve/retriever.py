@@ -71,6 +71,10 @@ class Retriever:
         if not paper and not date_from and not date_to and article_ids is None:
             return None
         want = norm(paper) if paper else None
+        meta = self.index.meta
+        if meta is not None:  # SQL over the indexed paper/date columns, not a pass over every article
+            papers = [p for p in meta.papers() if norm(p) == want] if want is not None else None
+            return meta.chunk_mask(papers, date_from or None, date_to or None, article_ids)
         ok_articles = set()
         for a in self.index.articles.values():
             if article_ids is not None and a.id not in article_ids:
