@@ -15,7 +15,7 @@ import json
 import sqlite3
 import threading
 from collections import Counter, OrderedDict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence, ValuesView
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -253,10 +253,20 @@ class ArticleTable(Mapping[str, Article]):
         for _, aid in self._store.stream("SELECT row, id FROM articles WHERE row > ? ORDER BY row LIMIT ?"):
             yield aid
 
-    def values(self) -> Iterator[Article]:  # type: ignore[override]
-        """Every article, streamed in index order (not cached)."""
+    def values(self) -> "ArticleValues":  # type: ignore[override]
+        """Every article in index order, streamed (not cached) each time the view is iterated."""
+        return ArticleValues(self)
+
+    def stream(self) -> Iterator[Article]:
         for _, data in self._store.stream("SELECT row, data FROM articles WHERE row > ? ORDER BY row LIMIT ?"):
             yield Article.from_dict(json.loads(data))
+
+
+class ArticleValues(ValuesView):
+    """``ArticleTable.values()``: re-iterable like a dict's values view, each pass read from the file."""
+
+    def __iter__(self) -> Iterator[Article]:
+        return self._mapping.stream()
 
 
 class ChunkTable(Sequence[Chunk]):

@@ -266,7 +266,7 @@ class LexicalIndex:
 
     @classmethod
     def load(cls, folder: Path, tokenizer: str, size: int, pinyin: bool = False) -> "LexicalIndex":
-        bm = _bm25s().BM25.load(str(folder), allow_pickle=False, mmap=False, load_corpus=False, **_NAMES)
+        bm = _bm25s().BM25.load(str(folder), allow_pickle=False, mmap=True, load_corpus=False, **_NAMES)
         return cls(bm, tokenizer, size, pinyin)
 
     @property
