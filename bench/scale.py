@@ -11,8 +11,18 @@ as today's articles.jsonl + chunks.jsonl and as one SQLite file (``qa.index.meta
 is then opened in a fresh process, measuring open time, RSS growth, the sha256 check the
 loader makes, and per-query lookups of 10 hits; writes bench/results/meta.md.
 
+Index (``--index N``): a complete format-3 index generation of N synthetic chunks (the
+metadata above, flat vectors from the same mixture, and a BM25 matrix of synthetic tokens
+with a Zipf-like document frequency, ``--vocab`` tokens and ``--nnz`` tokens per chunk) is
+written once to ``--index-dir``, then opened in a fresh process through
+``qa.index.store.verify_index`` as every loader does: open time, RSS growth beyond the
+vectors, and p50 latency of ``Retriever.retrieve`` (hybrid, with and without a date filter;
+question vectors are synthetic queries, question text a slice of a chunk). Writes
+bench/results/index.md.
+
 Usage: python bench/scale.py [--sizes 10000,100000,1000000] [--real N] [--write]
        python bench/scale.py --meta 1000000 [--write]
+       python bench/scale.py --index 1000000 [--index-dir DIR] [--full-verify] [--write]
 """
 
 from __future__ import annotations
@@ -252,7 +262,194 @@ def meta_bench(n: int, write: bool) -> int:
     return 0
 
 
+def _synthetic_bm25(gen: Path, n: int, vocab: int, nnz_per_chunk: int, seed: int = 0) -> None:
+    """BM25 files in bm25s's layout: V columns (tokens), document frequency falling off as 1/rank, random documents."""
+    import json as _json
+
+    from numpy.lib.format import open_memmap
+
+    rng = np.random.default_rng(seed)
+    pairs = rng.choice(len(_HAN) ** 2, vocab, replace=False)
+    tokens = ["b:" + _HAN[p // len(_HAN)] + _HAN[p % len(_HAN)] for p in pairs]
+    w = 1.0 / (np.arange(vocab) + 10.0)
+    df = np.minimum(np.maximum((w / w.sum() * nnz_per_chunk * n).astype(np.int64), 1), n)
+    indptr = np.zeros(vocab + 1, dtype=np.int64)
+    np.cumsum(df, out=indptr[1:])
+    nnz = int(indptr[-1])
+    data = open_memmap(gen / "bm25.data.npy", mode="w+", dtype=np.float32, shape=(nnz,))
+    indices = open_memmap(gen / "bm25.indices.npy", mode="w+", dtype=np.int32, shape=(nnz,))
+    step = 20_000_000
+    for i in range(0, nnz, step):
+        m = min(step, nnz - i)
+        indices[i : i + m] = rng.integers(0, n, m, dtype=np.int32)
+        data[i : i + m] = rng.uniform(0.2, 3.0, m).astype(np.float32)
+    data.flush()
+    indices.flush()
+    del data, indices
+    np.save(gen / "bm25.indptr.npy", indptr)
+    (gen / "bm25.vocab.json").write_text(_json.dumps({t: i for i, t in enumerate(tokens)}, ensure_ascii=False), encoding="utf-8")
+    params = {"k1": 1.5, "b": 0.75, "delta": 0.5, "method": "lucene", "idf_method": "lucene", "dtype": "float32",
+              "int_dtype": "int32", "num_docs": n, "version": "0.3.16", "backend": "numpy"}
+    (gen / "bm25.params.json").write_text(_json.dumps(params, indent=4), encoding="utf-8")
+
+
+def index_build(n: int, folder: Path, vocab: int, nnz: int) -> dict:
+    """Write a format-3 generation of N synthetic chunks (once; a folder that has one is reused)."""
+    import json as _json
+
+    import faiss
+
+    from qa.index.build import _versions
+    from qa.index.meta import META_FILE, write_meta
+    from qa.index.store import FILES, FORMAT_VERSION, file_record, manifest_digest
+    from qa.lexical.bm25 import DEFAULT_TOKENIZER
+    from qa.text import text_grams
+    from embeddings.models import sha256_file
+
+    if (folder / "CURRENT").is_file():
+        return _json.loads((folder / "build.json").read_text())
+    gen = folder / "gen-000001"
+    gen.mkdir(parents=True, exist_ok=True)
+    times = {}
+    articles, chunks = synthetic_meta(n)
+    t0 = time.perf_counter()
+    write_meta(gen / META_FILE, articles(), chunks(), grams=text_grams)
+    times["meta_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    x, q = synthetic(n, 200)
+    index = faiss.IndexIDMap2(faiss.IndexFlatIP(DIM))
+    index.add_with_ids(x, np.arange(n, dtype=np.int64))
+    del x
+    faiss.write_index(index, str(gen / "vectors.faiss"))
+    del index
+    np.save(folder / "queries.npy", q)
+    times["vectors_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    _synthetic_bm25(gen, n, vocab, nnz)
+    times["bm25_s"] = time.perf_counter() - t0
+    n_art = (n + 3) // 4
+    manifest = {
+        "format_version": FORMAT_VERSION, "model": {"name": "synthetic", "dim": DIM, "weights_sha256": "none"}, "dim": DIM,
+        "metric": "inner_product_on_unit_vectors", "vector_index": {"kind": "flat"}, "chunking": {},
+        "corpus": {"sha256": "synthetic", "sources": sorted({a.source for a in articles()}), "skipped": []},
+        "lexical": {"tokenizer": DEFAULT_TOKENIZER, "k1": 1.5, "b": 0.75, "method": "lucene", "pinyin": True},
+        "counts": {"articles": n_art, "chunks": n},
+        "files": {name: sha256_file(gen / name) for name in FILES},
+        "file_records": {name: file_record(gen / name) for name in FILES},
+        "versions": _versions(),
+    }
+    manifest["manifest_sha256"] = manifest_digest(manifest)
+    (gen / "manifest.json").write_text(_json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
+    (folder / "CURRENT").write_text(gen.name + "\n", encoding="utf-8")
+    times["files_mib"] = {name: (gen / name).stat().st_size / 2**20 for name in (*FILES, "manifest.json")}
+    (folder / "build.json").write_text(_json.dumps(times))
+    return times
+
+
+class _QueryVectors:
+    """Stands in for the embedder in the benchmark: synthetic query vectors, in turn."""
+
+    dim = DIM
+    identity = {"name": "synthetic", "dim": DIM, "weights_sha256": "none"}
+
+    def __init__(self, q: np.ndarray) -> None:
+        self.q, self.i = q, 0
+
+    def embed_queries(self, texts):
+        out = self.q[[(self.i + j) % len(self.q) for j in range(len(texts))]]
+        self.i += len(texts)
+        return out
+
+
+def index_open(folder: Path, full: bool) -> dict:
+    """Child process: open the index as a loader does, then time retrievals."""
+    import faiss
+
+    from qa.index.store import current_generation, verify_generation, verify_index
+    from qa.retrieve.retriever import Retriever
+    from qa.settings import RetrievalSettings
+
+    faiss.omp_set_num_threads(1)
+    gen = current_generation(folder)
+    vec_mib = (gen / "vectors.faiss").stat().st_size / 2**20
+    rss0 = _rss_mib()
+    t0 = time.perf_counter()
+    idx = verify_index(folder)
+    t_open = time.perf_counter() - t0
+    rss_open = _rss_mib() - rss0
+    t0 = time.perf_counter()
+    verify_generation(gen, full=False)
+    t_check = time.perf_counter() - t0
+    r = Retriever(idx, _QueryVectors(np.load(folder / "queries.npy")), RetrievalSettings())
+    rng = np.random.default_rng(2)
+    questions = [idx.chunks[int(i)].text[:16] + "？" for i in rng.integers(0, idx.size, 40)]
+    r.retrieve(questions[0], k=5)  # first touch of the mapped files
+    lat, lat_f = [], []
+    for qu in questions[1:31]:
+        t = time.perf_counter()
+        r.retrieve(qu, k=5)
+        lat.append((time.perf_counter() - t) * 1000)
+    for qu in questions[31:]:
+        t = time.perf_counter()
+        r.retrieve(qu, k=5, date_from="2022-01-01", date_to="2022-03-31")
+        lat_f.append((time.perf_counter() - t) * 1000)
+    t0 = time.perf_counter()
+    lex = [r.lexical(qu, 50) for qu in questions]
+    t_lex = (time.perf_counter() - t0) * 1000 / len(questions)
+    out = {"open_s": t_open, "check_s": t_check, "rss_open_mib": rss_open, "vec_mib": vec_mib, "p50_ms": pct(lat, 50),
+           "p50_filtered_ms": pct(lat_f, 50), "lexical_ms": t_lex, "rss_after_mib": _rss_mib() - rss0, "lex_hits": sum(map(len, lex))}
+    if full:
+        t0 = time.perf_counter()
+        verify_index(folder, full=True)
+        out["full_verify_s"] = time.perf_counter() - t0
+    return out
+
+
+def index_bench(n: int, folder: Path, vocab: int, nnz: int, full: bool, write: bool) -> int:
+    import json as _json
+    import subprocess
+
+    t0 = time.perf_counter()
+    built = index_build(n, folder, vocab, nnz)
+    print(f"index at {folder} ({time.perf_counter() - t0:.0f} s): {_json.dumps(built)}", flush=True)
+    out = subprocess.run([sys.executable, __file__, "--index-open", str(folder), "1" if full else "0"],
+                         capture_output=True, text=True)
+    if out.returncode:
+        print(out.stderr, file=sys.stderr)
+        return out.returncode
+    r = _json.loads(out.stdout.strip().splitlines()[-1])
+    files = built["files_mib"]
+    rows = ["| chunks | files MiB (vectors / meta.sqlite / BM25) | open s | of which file checks s | RSS after open beyond vectors MiB | retrieve p50 ms | with date filter p50 ms | BM25 alone ms | RSS after queries beyond vectors MiB | full verify s |",
+            "|---|---|---|---|---|---|---|---|---|---|",
+            f"| {n:,} | {files['vectors.faiss']:.0f} / {files['meta.sqlite']:.0f} / "
+            f"{sum(v for k, v in files.items() if k.startswith('bm25')):.0f} | {r['open_s']:.2f} | {r['check_s']:.2f} | "
+            f"{r['rss_open_mib'] - r['vec_mib']:.0f} | {r['p50_ms']:.0f} | {r['p50_filtered_ms']:.0f} | {r['lexical_ms']:.0f} | "
+            f"{r['rss_after_mib'] - r['vec_mib']:.0f} | {r.get('full_verify_s', float('nan')):.1f} |"]
+    print("\n".join(rows))
+    if write:
+        md = ["## A whole index at scale (format 3)", "",
+              f"`python bench/scale.py --index {n} --vocab {vocab} --nnz {nnz}{' --full-verify' if full else ''} --write`: "
+              f"a format-3 generation of {n:,} synthetic chunks (metadata as in `--meta`, with the answerer's gram counts; flat "
+              f"vectors, dim {DIM}; a BM25 matrix of {vocab:,} tokens, {nnz} per chunk), built in "
+              f"{built['meta_s']:.0f} s (meta.sqlite) + {built['vectors_s']:.0f} s (vectors) + {built['bm25_s']:.0f} s (BM25), "
+              "then opened in a fresh process with `verify_index` (what every loader calls). RSS is the process's growth "
+              "minus the vectors file's size (FAISS reads it whole). Retrieval is `Retriever.retrieve(k=5)`, hybrid, "
+              "one thread, exact flat search (the HNSW figures are in the vector table); the date filter keeps one quarter "
+              "of three years. Full verify = `newsqa info --verify` (every byte hashed, every chunk row checked). "
+              "The machine was shared with other jobs: times are upper bounds.", ""]
+        md += rows
+        path = ROOT / "bench" / "results" / "index.md"
+        path.write_text("\n".join(md) + "\n", encoding="utf-8")
+        print(f"wrote {path}")
+    return 0
+
+
 def main() -> int:
+    if len(sys.argv) == 4 and sys.argv[1] == "--index-open":
+        import json as _json
+
+        print(_json.dumps(index_open(Path(sys.argv[2]), sys.argv[3] == "1")))
+        return 0
     if len(sys.argv) == 4 and sys.argv[1] == "--meta-open":
         import json as _json
 
@@ -264,7 +461,15 @@ def main() -> int:
     ap.add_argument("--queries", type=int, default=200)
     ap.add_argument("--real", type=int, default=0, help="also measure recall on N real paragraphs (embeds them)")
     ap.add_argument("--write", action="store_true", help="write bench/results/scale.md")
+    ap.add_argument("--index", type=int, default=0, help="benchmark opening and querying a whole N-chunk index instead")
+    ap.add_argument("--index-dir", type=Path, default=None, help="where the synthetic index is written (kept and reused)")
+    ap.add_argument("--vocab", type=int, default=2_000_000, help="BM25 vocabulary size of the synthetic index")
+    ap.add_argument("--nnz", type=int, default=300, help="BM25 tokens per chunk of the synthetic index")
+    ap.add_argument("--full-verify", action="store_true", help="also time the full check (newsqa info --verify)")
     args = ap.parse_args()
+    if args.index:
+        folder = args.index_dir or Path(f"/tmp/newsqa-scale-index-{args.index}")
+        return index_bench(args.index, folder, args.vocab, args.nnz, args.full_verify, args.write)
     if args.meta:
         return meta_bench(args.meta, args.write)
     rows = ["| vectors (dim 384) | index | build s | index size MiB (its memory) | query p50 ms | query p95 ms | recall@10 vs exact |", "|---|---|---|---|---|---|---|"]
