@@ -304,6 +304,7 @@ def index_build(n: int, folder: Path, vocab: int, nnz: int) -> dict:
     from qa.index.store import FILES, FORMAT_VERSION, file_record, manifest_digest
     from qa.lexical.bm25 import DEFAULT_TOKENIZER
     from qa.text import text_grams
+    from qa.timeq import article_times
     from embeddings.models import sha256_file
 
     if (folder / "CURRENT").is_file():
@@ -313,7 +314,7 @@ def index_build(n: int, folder: Path, vocab: int, nnz: int) -> dict:
     times = {}
     articles, chunks = synthetic_meta(n)
     t0 = time.perf_counter()
-    write_meta(gen / META_FILE, articles(), chunks(), grams=text_grams)
+    write_meta(gen / META_FILE, articles(), chunks(), grams=text_grams, times=article_times)
     times["meta_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     x, q = synthetic(n, 200)

@@ -309,6 +309,7 @@ class ArchiveDates:
         issued = [e[1] for e in self.entries if e[1] is not None]
         self.newest: str | None = _iso(max(issued)) if issued else None
         self.dated = bool(issued)
+        self.count = len(self.entries)
 
     def ids_in(self, rng: DateRange) -> set[str]:
         """Ids of the articles a question's range keeps.
@@ -324,6 +325,26 @@ class ArchiveDates:
         return {i for i, issue, named, named_years in self.entries
                 if issue is None or start <= issue <= issue_end or any(start <= d <= end for d in named)
                 or bool(named_years & years)}
+
+
+def article_times(article: Article) -> tuple[list[str], set[int]]:
+    """What ``ArchiveDates`` reads from an article's text, for storing at build time: days named (ISO) and years named."""
+    return [_iso(d) for d in mention_dates(article)], {int(y) for y in _YEAR_MENTION.findall(article.body)}
+
+
+class StoredArchiveDates:
+    """``ArchiveDates`` over dates stored at build time (``qa.index.meta``): each range is one query, not a pass."""
+
+    def __init__(self, newest: str | None, count: int, find) -> None:
+        """Args: newest issue date; how many articles; ``find(issue_from, issue_to, day_from, day_to, year_from, year_to)``
+        returning the ids of undated articles and those issued, naming a day or a year in the bounds."""
+        self.newest, self.dated, self.count, self._find = newest, newest is not None, count, find
+
+    def ids_in(self, rng: DateRange) -> set[str]:
+        """Ids of the articles a question's range keeps (the rules of ``ArchiveDates.ids_in``)."""
+        start, end = _dt.date.fromisoformat(rng.start), _dt.date.fromisoformat(rng.end)
+        issue_end = end + _dt.timedelta(days=DAY_SLACK) if rng.day else end
+        return self._find(_iso(start), _iso(issue_end), _iso(start), _iso(end), start.year, end.year)
 
 
 def articles_in_range(articles: Iterable[Article], rng: DateRange) -> set[str]:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import dataclasses
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
-from qa.timeq import ArchiveDates, TimeQuery, cn_date, parse_time, states_date
+from qa.timeq import ArchiveDates, StoredArchiveDates, TimeQuery, cn_date, parse_time, states_date
 from qa.types import Answer, Article, Hit
 
 if TYPE_CHECKING:
@@ -20,14 +20,15 @@ _cache: dict[int, tuple[Any, ArchiveDates]] = {}
 _cache_lock = threading.Lock()
 
 
-def archive_dates(articles: dict[str, Article]) -> ArchiveDates:
+def archive_dates(articles: Mapping[str, Article]) -> ArchiveDates | StoredArchiveDates:
     """The archive's dates, read once per loaded index (keyed by its articles mapping)."""
     key = id(articles)
     with _cache_lock:
         hit = _cache.get(key)
         if hit is not None and hit[0] is articles:
             return hit[1]
-    dates = ArchiveDates(articles.values())
+    stored = getattr(articles, "archive_dates", None)  # an index's articles: dates stored at build time
+    dates = stored() if stored is not None else ArchiveDates(articles.values())
     with _cache_lock:
         if len(_cache) >= 4:
             _cache.pop(next(iter(_cache)))
@@ -78,7 +79,7 @@ def plan_time(texts: Sequence[str], articles: dict[str, Article], date_from: str
         return TimePlan(tq, None, {"from": None, "to": None, "phrase": None, "relative": False, "anchor": None,
                                    "source": None, "applied": False, "order": order} if order else None)
     ids = dates.ids_in(rng)
-    applied = len(ids) < len(dates.entries)  # an undated archive keeps every article: no filter
+    applied = len(ids) < dates.count  # an undated archive keeps every article: no filter
     report = {**rng.to_dict(), "source": "question", "applied": applied, "order": order}
     return TimePlan(tq, frozenset(ids) if applied else None, report)
 

@@ -30,6 +30,7 @@ from qa.index.store import (FILES, FORMAT_VERSION, current_name, file_record, le
                             verify_index)
 from qa.lexical.bm25 import DEFAULT_TOKENIZER, TOKENIZERS, LexicalIndex
 from qa.text import text_grams
+from qa.timeq import article_times
 from qa.types import Article
 
 if TYPE_CHECKING:
@@ -191,7 +192,7 @@ def _write_generation(out_dir: Path, info: dict[str, Any]) -> Path:
     _crash_point("tmp-created")
     faiss.write_index(info["index"], str(tmp / "vectors.faiss"))
     _crash_point("vectors-written")
-    write_meta(tmp / META_FILE, iter(articles), iter(chunks), grams=text_grams)
+    write_meta(tmp / META_FILE, iter(articles), iter(chunks), grams=text_grams, times=article_times)
     _crash_point("meta-written")
     lexical.save(tmp)
     _crash_point("lexical-written")

@@ -22,6 +22,7 @@ from typing import Callable, Iterable
 import numpy as np
 
 from qa.errors import IndexCorruptError
+from qa.timeq import StoredArchiveDates
 from qa.types import Article, Chunk
 
 META_FILE = "meta.sqlite"
@@ -29,18 +30,23 @@ _SCHEMA = """
 CREATE TABLE articles (row INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, paper TEXT, date TEXT, source TEXT NOT NULL, data TEXT NOT NULL);
 CREATE TABLE chunks (id INTEGER PRIMARY KEY, article_row INTEGER NOT NULL, start INTEGER NOT NULL, "end" INTEGER NOT NULL);
 CREATE TABLE grams (gram TEXT PRIMARY KEY, df INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE named_days (day TEXT NOT NULL, article_row INTEGER NOT NULL);
+CREATE TABLE named_years (year INTEGER NOT NULL, article_row INTEGER NOT NULL);
 """
 # built after the rows are in: one sorted pass instead of a b-tree insert per row
 _INDEXES = """
 CREATE INDEX articles_date ON articles(date);
 CREATE INDEX articles_paper ON articles(paper, date);
 CREATE INDEX chunks_article ON chunks(article_row);
+CREATE INDEX named_days_day ON named_days(day, article_row);
+CREATE INDEX named_years_year ON named_years(year, article_row);
 """
 _BATCH = 10_000
 
 
 def write_meta(path: Path, articles: Iterable[Article], chunks: Iterable[Chunk],
-               grams: Callable[[str], Iterable[str]] | None = None) -> None:
+               grams: Callable[[str], Iterable[str]] | None = None,
+               times: Callable[[Article], tuple[Iterable[str], Iterable[int]]] | None = None) -> None:
     """Write the metadata file (the caller fsyncs it and records its sha256, like every generation file).
 
     Args:
@@ -50,7 +56,9 @@ def write_meta(path: Path, articles: Iterable[Article], chunks: Iterable[Chunk],
             (``qa.ingest.chunking`` guarantees it); streamed, not held.
         grams: when given, the grams of a text (``qa.text.text_grams``); how many articles
             (title + body) hold each gram is stored, so the answerer's IDF needs no pass over
-            the archive when an index is opened (``MetaStore.gram_df``).
+            the archive when an index is opened (``MetaStore.gram_count``).
+        times: when given, the days and years an article names (``qa.timeq.article_times``),
+            stored so a question's date range is a query (``ArticleTable.archive_dates``).
     """
     con = sqlite3.connect(str(path), isolation_level=None)
     try:
@@ -67,6 +75,10 @@ def write_meta(path: Path, articles: Iterable[Article], chunks: Iterable[Chunk],
             rows[a.id] = i
             if grams is not None:
                 df.update(grams(a.title + a.body))
+            if times is not None:
+                days, years = times(a)
+                con.executemany("INSERT INTO named_days VALUES (?,?)", [(d, i) for d in set(days)])
+                con.executemany("INSERT INTO named_years VALUES (?,?)", [(y, i) for y in set(years)])
             batch.append((i, a.id, a.paper, a.date, a.source, json.dumps(a.to_dict(), ensure_ascii=False)))
             if len(batch) >= _BATCH:
                 con.executemany("INSERT INTO articles VALUES (?,?,?,?,?,?)", batch)
@@ -260,6 +272,20 @@ class ArticleTable(Mapping[str, Article]):
     def stream(self) -> Iterator[Article]:
         for _, data in self._store.stream("SELECT row, data FROM articles WHERE row > ? ORDER BY row LIMIT ?"):
             yield Article.from_dict(json.loads(data))
+
+
+    def archive_dates(self) -> StoredArchiveDates:
+        """The archive's dates for a question's range (``qa.timeq``), answered from the stored dates and indexes."""
+        span = self._store.date_span()
+        return StoredArchiveDates(span[1] if span else None, len(self), self._ids_in)
+
+    def _ids_in(self, issue_from: str, issue_to: str, day_from: str, day_to: str, year_from: int, year_to: int) -> set[str]:
+        rows = self._store.query(
+            "SELECT id FROM articles WHERE date IS NULL OR date = '' OR date BETWEEN ? AND ? "
+            "UNION SELECT a.id FROM named_days n JOIN articles a ON a.row = n.article_row WHERE n.day BETWEEN ? AND ? "
+            "UNION SELECT a.id FROM named_years y JOIN articles a ON a.row = y.article_row WHERE y.year BETWEEN ? AND ?",
+            (issue_from, issue_to, day_from, day_to, year_from, year_to))
+        return {r[0] for r in rows}
 
 
 class ArticleValues(ValuesView):
