@@ -4,7 +4,8 @@ Layout of an index folder::
 
     DIR/CURRENT            name of the live generation (replaced atomically)
     DIR/gen-<stamp>/       one complete build
-        vectors.faiss      IndexIDMap2(IndexFlatIP, or HNSW above qa.index.ann.flat_max()): ids are chunk ids
+        vectors.faiss      IndexIDMap2(IndexFlatIP, or HNSW above qa.index.ann.flat_max()): ids are chunk ids;
+                           memory-mapped when opened (FAISS's IO_FLAG_MMAP_IFC)
         meta.sqlite        articles (bodies), chunks (article and offsets; id = vector id) and
                            the answerer's gram counts (``qa.index.meta``), read on demand
         bm25.*.npy         the lexical index (bm25s CSC score matrix, saved with allow_pickle=False)
@@ -313,7 +314,8 @@ def verify_index(index_dir: Path, identity: dict[str, Any] | None = None, full: 
         check_model(manifest, identity, Path(index_dir))
     meta = MetaStore(gen / META_FILE)
     try:
-        vectors = faiss.read_index(str(gen / "vectors.faiss"))
+        # mapped, not copied: opening costs no read of the vectors, and their pages are the page cache's
+        vectors = faiss.read_index(str(gen / "vectors.faiss"), getattr(faiss, "IO_FLAG_MMAP_IFC", 0))
         n_chunks, n_articles = len(meta.chunks), len(meta.articles)
         lex_meta = manifest.get("lexical")
         if not isinstance(lex_meta, dict) or lex_meta.get("tokenizer") not in TOKENIZERS:
