@@ -106,6 +106,8 @@ def test_lexical_arrays_load_without_pickle(small_index):
         if name.endswith(".npy"):
             arr = np.load(gen / name, allow_pickle=False)
             assert arr.dtype != object
+        elif name.endswith(".sqlite"):
+            assert (gen / name).read_bytes()[:16] == b"SQLite format 3\x00"
         else:
             json.loads((gen / name).read_text(encoding="utf-8"))
 

@@ -9,7 +9,7 @@ Layout of an index folder::
         meta.sqlite        articles (bodies), chunks (article and offsets; id = vector id) and
                            the answerer's gram counts (``qa.index.meta``), read on demand
         bm25.*.npy         the lexical index (bm25s CSC score matrix, saved with allow_pickle=False)
-        bm25.vocab.json    its token → column map; bm25.params.json its BM25 parameters
+        bm25.vocab.sqlite  its token → column map (read per token); bm25.params.json its BM25 parameters
         manifest.json      format, model identity, dimension, chunking, tokenizer, counts,
                            sha256, size and sampled sha256 of each file
 
