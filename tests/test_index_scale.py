@@ -150,3 +150,21 @@ def test_meta_rows_damaged_after_the_manifest_was_fixed_up_are_found_by_the_full
     (gen / "manifest.json").write_text(json.dumps(m), encoding="utf-8")
     with pytest.raises(IndexCorruptError, match="unknown articles"):
         verify_index(out, full=True)
+
+
+def test_sqlite_vocabulary_answers_like_the_dict_it_was_written_from(tmp_path):
+    from qa.lexical.bm25 import VOCAB_FILE, LexicalIndex
+
+    built = LexicalIndex.build(["刘坂村共有村民", "水库 Liuban", ""], "both")
+    built.save(tmp_path)
+    assert not (tmp_path / "bm25.vocab.json").exists()
+    loaded = LexicalIndex.load(tmp_path, "both", 3, pinyin=True)
+    want, got = dict(built.bm25.vocab_dict), loaded.bm25.vocab_dict
+    assert len(got) == len(want) and dict(got.items()) == want  # "" included
+    for t in [*want, "没有的词", ""]:
+        assert (t in got, got.get(t)) == (t in want, want.get(t))
+    assert [loaded.search(q, 3) for q in ("刘坂村", "水库")] == [built.search(q, 3) for q in ("刘坂村", "水库")]
+    b = bytearray((tmp_path / VOCAB_FILE).read_bytes())
+    (tmp_path / VOCAB_FILE).write_bytes(bytes(b[: len(b) // 2]))  # damaged: a typed error, never a traceback
+    with pytest.raises(IndexCorruptError):
+        LexicalIndex.load(tmp_path, "both", 3, pinyin=True).search("村民", 3)
