@@ -207,7 +207,9 @@ def _cmd_index(args: argparse.Namespace) -> int:
         print(f"parsed {len(articles)} articles from {len({a.source for a in articles})} files", file=sys.stderr)
         gen = build_index(articles, embedder, out, params, progress=_Progress("embedding"))
     clear_cache()
-    manifest = json.loads((gen / "manifest.json").read_text(encoding="utf-8"))
+    from qa.index.store import read_manifest
+
+    manifest = read_manifest(gen)
     n = manifest["counts"]["chunks"]
     dt = time.perf_counter() - t0
     reused = manifest.get("vectors_reused", 0)
@@ -216,18 +218,34 @@ def _cmd_index(args: argparse.Namespace) -> int:
     return 0
 
 
+def _one_line(value: object) -> str:
+    """``value`` on one terminal line: line breaks, control and bidi/format characters shown escaped.
+
+    A file name or title may hold a newline or a right-to-left override; printed raw, it
+    would split or disguise the citation line.
+    """
+    import unicodedata
+
+    text = str(value or "")
+    return "".join(
+        ch if unicodedata.category(ch) not in ("Cc", "Cf", "Zl", "Zp") else ch.encode("unicode_escape").decode("ascii")
+        for ch in text
+    )
+
+
 def _print_answer(ans) -> None:
     print(ans.text)
     if ans.citations:
         print()
         for c in ans.citations:
-            where = " · ".join(x for x in (c.paper, c.date) if x)
-            print(f"[{c.n}] {c.title}" + (f" ({where})" if where else ""))
-            print(f"    {c.source} chars {c.raw_start}-{c.raw_end}: 「{c.quote}」")
+            where = " · ".join(_one_line(x) for x in (c.paper, c.date) if x)
+            quote = " ".join(str(c.quote).split())  # a quote across paragraphs stays on its line
+            print(f"[{c.n}] {_one_line(c.title)}" + (f" ({where})" if where else ""))
+            print(f"    {_one_line(c.source)} chars {c.raw_start}-{c.raw_end}: 「{_one_line(quote)}」")
     elif ans.hits:
         print("\nclosest articles:")
         for h in ans.hits[:3]:
-            print(f"  - {h.article.title} ({h.article.source}, score {h.score:.3f})")
+            print(f"  - {_one_line(h.article.title)} ({_one_line(h.article.source)}, score {h.score:.3f})")
 
 
 def _cmd_ask(args: argparse.Namespace) -> int:

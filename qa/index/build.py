@@ -216,6 +216,7 @@ def _write_generation(out_dir: Path, info: dict[str, Any]) -> Path:
         },
         "counts": {"articles": len(articles), "chunks": len(chunks)},
         "files": {name: sha256_file(tmp / name) for name in FILES},
+        "sizes": {name: (tmp / name).stat().st_size for name in FILES},  # the read limit of each file
         "versions": _versions(),
         "build_seconds": round(time.perf_counter() - info["t0"], 2),
         "embed_seconds": round(info["t_embed"], 2),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,9 +10,9 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from embeddings.models import sha256_file
 from qa.errors import NewsQAError
-from qa.index.store import current_generation, passage_text, read_manifest
+from qa.index import safe_io
+from qa.index.store import current_generation, file_limit, passage_text, read_manifest, read_rows
 from qa.types import Article, Chunk
 
 log = logging.getLogger(__name__)
@@ -57,18 +56,18 @@ def previous_vectors(out_dir: Path, identity: dict[str, Any]) -> dict[bytes, np.
         import faiss
 
 
-        if sha256_file(gen / "vectors.faiss") != manifest["files"].get("vectors.faiss"):
+        if safe_io.sha256(gen / "vectors.faiss", file_limit(manifest, "vectors.faiss")) != manifest["files"].get("vectors.faiss"):
             return {}
         index = faiss.read_index(str(gen / "vectors.faiss"))
         arts = {}
-        for line in (gen / "articles.jsonl").read_text(encoding="utf-8").splitlines():
-            a = Article.from_dict(json.loads(line))
+        for row in read_rows(gen, "articles.jsonl", manifest):
+            a = Article.from_dict(row)
             arts[a.id] = a
-        chunks = [Chunk(**json.loads(l)) for l in (gen / "chunks.jsonl").read_text(encoding="utf-8").splitlines()]
+        chunks = [Chunk(**row) for row in read_rows(gen, "chunks.jsonl", manifest)]
         if index.ntotal != len(chunks):
             return {}
         vecs = stored_vectors(index)
-    except (OSError, RuntimeError, ValueError, TypeError, KeyError) as e:
+    except (OSError, RuntimeError, ValueError, TypeError, KeyError, NewsQAError) as e:
         log.info("previous generation %s unreadable for reuse (%s): embedding everything", gen.name, e)
         return {}
     out: dict[bytes, np.ndarray] = {}

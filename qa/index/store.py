@@ -26,15 +26,16 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
-from embeddings.models import sha256_file
-
 from qa.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError
+from qa.index import safe_io
 from qa.lexical.bm25 import DEFAULT_TOKENIZER, LEXICAL_FILES, TOKENIZERS, LexicalIndex
 from qa.text import normalize
 from qa.types import Article, Chunk
@@ -43,6 +44,10 @@ log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 2
 FILES = ("vectors.faiss", "chunks.jsonl", "articles.jsonl", *LEXICAL_FILES)
+# what a generation folder may be called: the builder writes gen-NNNNNN; no dots, no slashes
+GEN_NAME = re.compile(r"gen-[0-9A-Za-z_-]{1,64}")
+
+
 def passage_text(article: Article, chunk_text: str) -> str:
     """What is embedded for a chunk: its article's title (and date) as context, then the text.
 
@@ -58,12 +63,17 @@ def lexical_text(article: Article, chunk_text: str) -> str:
     return f"{article.title}\n{chunk_text}"
 
 
+def _read_current(pointer: Path) -> str:
+    """The stripped content of a ``CURRENT`` file (bounded, regular file only)."""
+    return safe_io.read_text(pointer, safe_io.CURRENT_MAX).strip()
+
+
 def _current_name(out_dir: Path) -> str | None:
     try:
-        name = (out_dir / "CURRENT").read_text(encoding="utf-8").strip()
-    except (OSError, UnicodeDecodeError):
+        name = _read_current(out_dir / "CURRENT")
+    except (OSError, IndexCorruptError):
         return None
-    return name if name.startswith("gen-") and "/" not in name else None
+    return name if GEN_NAME.fullmatch(name) else None
 
 
 def current_generation(index_dir: Path) -> Path:
@@ -71,27 +81,39 @@ def current_generation(index_dir: Path) -> Path:
 
     Raises:
         IndexNotFoundError: when there is no index at ``index_dir``.
+        IndexCorruptError: when ``CURRENT`` is missing beside generation folders, unreadable,
+            not a generation name, or names a folder that does not exist.
     """
     index_dir = Path(index_dir)
     pointer = index_dir / "CURRENT"
-    if not pointer.is_file():
-        if (index_dir / "manifest.json").is_file():  # a bare generation folder
+    if not pointer.exists() and not pointer.is_symlink():
+        if os.path.lexists(index_dir / "manifest.json"):  # a bare generation folder
             return index_dir
+        gens = sorted(p.name for p in index_dir.glob("gen-*") if p.is_dir() and GEN_NAME.fullmatch(p.name))
+        if gens:
+            raise IndexCorruptError(
+                f"{pointer} is missing but {len(gens)} generation folder(s) exist (latest {gens[-1]}); "
+                f"point it at one with: echo {gens[-1]} > {pointer}, or rebuild with: newsqa index"
+            )
         raise IndexNotFoundError(f"no index at {index_dir}; build one with: newsqa index")
     try:
-        name = pointer.read_text(encoding="utf-8").strip()
-    except (OSError, UnicodeDecodeError) as e:
+        name = _read_current(pointer)
+    except FileNotFoundError as e:
         raise IndexCorruptError(f"{pointer} is unreadable ({e})") from None
+    if not GEN_NAME.fullmatch(name):
+        raise IndexCorruptError(
+            f"{pointer} holds {name[:80]!r}, which is not a valid generation name (gen-NNNNNN); rebuild with: newsqa index"
+        )
     gen = index_dir / name
-    if not name.startswith("gen-") or "/" in name or not gen.is_dir():
-        raise IndexCorruptError(f"{pointer} points at {gen.name}, which does not exist")
+    if not gen.is_dir():
+        raise IndexCorruptError(f"{pointer} points at {name}, which does not exist")
     return gen
 
 
 def read_manifest(gen: Path) -> dict[str, Any]:
     """Read a generation's manifest, checking it has the sections loaders rely on."""
     try:
-        m = json.loads((gen / "manifest.json").read_text(encoding="utf-8"))
+        m = json.loads(safe_io.read_text(gen / "manifest.json", safe_io.MANIFEST_MAX))
     except FileNotFoundError:
         raise IndexCorruptError(f"{gen}: manifest.json is missing") from None
     except (ValueError, UnicodeDecodeError) as e:
@@ -100,6 +122,26 @@ def read_manifest(gen: Path) -> dict[str, Any]:
     if not isinstance(m, dict) or any(not isinstance(m.get(k), t) for k, t in required.items()):
         raise IndexCorruptError(f"{gen}: manifest.json lacks one of {', '.join(required)}")
     return m
+
+
+def file_limit(manifest: dict[str, Any], name: str) -> int:
+    """The most bytes an index file may have: its size recorded in the manifest, else a fixed cap."""
+    size = manifest.get("sizes", {}).get(name) if isinstance(manifest.get("sizes"), dict) else None
+    return size if isinstance(size, int) and not isinstance(size, bool) and size >= 0 else safe_io.FILE_MAX
+
+
+def read_rows(gen: Path, name: str, manifest: dict[str, Any]) -> list[dict[str, Any]]:
+    """The JSON rows of a generation's JSONL file, read within its size limit.
+
+    Raises:
+        IndexCorruptError: for a missing, non-regular, oversized or undecodable file.
+        ValueError: for a line that is not JSON.
+    """
+    try:
+        text = safe_io.read_text(gen / name, file_limit(manifest, name))
+    except FileNotFoundError:
+        raise IndexCorruptError(f"{gen}: {name} is missing") from None
+    return [json.loads(line) for line in text.splitlines()]
 
 
 def manifest_digest(manifest: dict[str, Any]) -> str:
@@ -129,10 +171,11 @@ def verify_generation(gen: Path) -> dict[str, Any]:
     if manifest["manifest_sha256"] != manifest_digest(manifest):
         raise IndexCorruptError(f"{gen}: manifest.json does not match its own checksum (damaged or edited)")
     for name in FILES:
-        p = gen / name
-        if not p.is_file():
-            raise IndexCorruptError(f"{gen}: {name} is missing")
-        if sha256_file(p) != manifest["files"].get(name):
+        try:
+            digest = safe_io.sha256(gen / name, file_limit(manifest, name))
+        except FileNotFoundError:
+            raise IndexCorruptError(f"{gen}: {name} is missing") from None
+        if digest != manifest["files"].get(name):
             raise IndexCorruptError(f"{gen}: {name} does not match the sha256 in manifest.json (damaged or edited)")
     return manifest
 
@@ -263,8 +306,8 @@ def verify_index(index_dir: Path, identity: dict[str, Any] | None = None) -> New
         check_model(manifest, identity, Path(index_dir))
     try:
         vectors = faiss.read_index(str(gen / "vectors.faiss"))
-        chunks = tuple(Chunk(**json.loads(l)) for l in (gen / "chunks.jsonl").read_text(encoding="utf-8").splitlines())
-        arts = [Article.from_dict(json.loads(l)) for l in (gen / "articles.jsonl").read_text(encoding="utf-8").splitlines()]
+        chunks = tuple(Chunk(**row) for row in read_rows(gen, "chunks.jsonl", manifest))
+        arts = [Article.from_dict(row) for row in read_rows(gen, "articles.jsonl", manifest)]
         lex_meta = manifest.get("lexical")
         if not isinstance(lex_meta, dict) or lex_meta.get("tokenizer") not in TOKENIZERS:
             raise IndexCorruptError(f"{gen}: manifest.json has no valid lexical section; rebuild with: newsqa index")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any, Sequence
@@ -10,7 +9,7 @@ from typing import Any, Sequence
 
 from qa.errors import IndexNotFoundError, InputError
 from qa.index.build import Progress, build_index
-from qa.index.store import current_generation, read_manifest, verify_generation
+from qa.index.store import current_generation, read_manifest, read_rows, verify_generation
 from qa.ingest.chunking import ChunkParams
 from qa.types import Article
 
@@ -23,8 +22,8 @@ def current_articles(index_dir: Path) -> list[Article]:
         IndexNotFoundError: when there is no index to update.
     """
     gen = current_generation(Path(index_dir))
-    verify_generation(gen)
-    return [Article.from_dict(json.loads(l)) for l in (gen / "articles.jsonl").read_text(encoding="utf-8").splitlines()]
+    manifest = verify_generation(gen)
+    return [Article.from_dict(row) for row in read_rows(gen, "articles.jsonl", manifest)]
 
 
 def updated_articles(old: Sequence[Article], add: Sequence[Article] = (), remove: Sequence[str] = ()) -> list[Article]:
