@@ -200,12 +200,12 @@ def _cmd_index(args: argparse.Namespace) -> int:
         from qa.index.update import update_index
 
         new = load_articles(adding) if adding else []
-        gen = update_index(out, embedder, add=new, remove=removing or (), progress=_Progress("embedding"))
+        gen = update_index(out, embedder, add=new, remove=removing or (), progress=_Progress("embedding"), on_plan=_plan)
     else:
         paths = args.paths or [default_corpus_dir()]
         articles = load_articles(paths)
         print(f"parsed {len(articles)} articles from {len({a.source for a in articles})} files", file=sys.stderr)
-        gen = build_index(articles, embedder, out, params, progress=_Progress("embedding"))
+        gen = build_index(articles, embedder, out, params, progress=_Progress("embedding"), on_plan=_plan)
     clear_cache()
     from qa.index.store import read_manifest
 
@@ -216,6 +216,11 @@ def _cmd_index(args: argparse.Namespace) -> int:
     print(f"index ready: {out} ({manifest['counts']['articles']} articles, {n} chunks, {n - reused} embedded, "
           f"{reused} reused, {dt:.1f}s, {n / dt:.1f} chunks/s)")
     return 0
+
+
+def _plan(articles: int, chunks: int) -> None:
+    """Say how much embedding a build is about to do, before it starts."""
+    print(f"{articles} articles make {chunks} chunks to embed", file=sys.stderr)
 
 
 def _one_line(value: object) -> str:

@@ -98,6 +98,7 @@ def build_index(
     progress: Progress | None = None,
     tokenizer: str = DEFAULT_TOKENIZER,
     reuse: bool = True,
+    on_plan: Callable[[int, int], None] | None = None,
 ) -> Path:
     """Chunk, embed and write a new index generation (vectors and BM25), then make it current.
 
@@ -110,6 +111,7 @@ def build_index(
         tokenizer: the lexical tokenizer (``qa.lexical.bm25.TOKENIZERS``), recorded in the manifest.
         reuse: take unchanged passages' vectors from the live generation (same model and
             runtime, same embedded text) instead of embedding them again (``qa.index.reuse``).
+        on_plan: called with (articles, chunks) once the corpus is chunked, before any embedding.
 
     Returns:
         The new generation folder.
@@ -127,6 +129,9 @@ def build_index(
     by_id = {a.id: a for a in articles}
     chunks = chunk_articles(articles, params, embedder.count_tokens)
     texts = [passage_text(by_id[c.article_id], c.text) for c in chunks]
+    log.info("%d articles make %d chunks to embed", len(articles), len(chunks))
+    if on_plan is not None:
+        on_plan(len(articles), len(chunks))
     # BM25 (jieba, pinyin, bigrams: pure Python) is built in a thread while the embedder,
     # which releases the GIL in onnxruntime/torch, runs; it depends only on the chunks
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="newsqa-bm25") as pool:

@@ -13,6 +13,8 @@ from qa.types import Article
 
 log = logging.getLogger(__name__)
 
+MAX_ARTICLE_CHARS = 200_000  # far above any newspaper article; a runaway page would embed for hours
+
 
 def corpus_files(paths: Iterable[Path]) -> list[Path]:
     """Expand folders into the .txt and .jsonl files under them, sorted, no duplicates.
@@ -45,7 +47,7 @@ def corpus_files(paths: Iterable[Path]) -> list[Path]:
     return files
 
 
-def load_articles(paths: Iterable[Path]) -> list[Article]:
+def load_articles(paths: Iterable[Path], max_article_chars: int | None = None) -> list[Article]:
     """Parse every page and JSONL file under ``paths`` into articles.
 
     Slogan banners are detected across all pages together (a line repeated on two
@@ -53,10 +55,13 @@ def load_articles(paths: Iterable[Path]) -> list[Article]:
 
     Args:
         paths: corpus files or folders.
+        max_article_chars: an article whose body is longer is skipped with a warning naming
+            it (a runaway page, not an article); None: ``MAX_ARTICLE_CHARS``; 0: no cap.
 
     Returns:
         Articles in file order, each with a unique id.
     """
+    cap = MAX_ARTICLE_CHARS if max_article_chars is None else max_article_chars
     files = corpus_files(paths)
     pages = {f: read_text(f) for f in files if f.suffix == ".txt"}
     banners = find_banners(pages.values())
@@ -68,7 +73,12 @@ def load_articles(paths: Iterable[Path]) -> list[Article]:
                 log.warning("%s: no articles found", f.name)
         else:
             found = read_jsonl_articles(f)
-        articles.extend(found)
+        for a in found:
+            if cap and len(a.body) > cap:
+                log.warning("%s: skipped article %r (%d characters, more than the %d allowed; "
+                            "raise NEWSQA_MAX_ARTICLE_CHARS to index it)", f.name, a.title[:40], len(a.body), cap)
+            else:
+                articles.append(a)
     ids = [a.id for a in articles]
     dupes = sorted({i for i in ids if ids.count(i) > 1})
     if dupes:

@@ -332,6 +332,9 @@ def read_text(path: Path) -> str:
         raise CorpusError(f"{path}: cannot read ({e.strerror})") from None
 
 
+_JSONL_STRING_FIELDS = ("id", "title", "date", "source", "paper")
+
+
 def read_jsonl_articles(path: Path) -> list[Article]:
     """Read a JSONL archive of ``{"id","title","text","date","source"}`` objects.
 
@@ -358,6 +361,12 @@ def read_jsonl_articles(path: Path) -> list[Article]:
         text = rec.get("text")
         if not isinstance(text, str) or not text.strip():
             raise CorpusError(f"{path.name}:{i}: field 'text' must be a non-empty string")
+        for field in _JSONL_STRING_FIELDS:  # a number or object here would reach the index and crash its readers
+            value = rec.get(field)
+            if value is not None and not isinstance(value, str):
+                raise CorpusError(
+                    f"{path.name}:{i}: field {field!r} must be a string, got {type(value).__name__} ({json.dumps(value)[:40]})"
+                )
         aid = str(rec.get("id") or f"{path.stem}-{i}")
         if aid in seen:
             raise CorpusError(f"{path.name}:{i}: duplicate id {aid!r}")
