@@ -16,6 +16,8 @@ from qa.errors import NewsQAError
 from qa.inputs import clean_question, sanitize
 from qa.settings import MAX_QUESTION_CHARS
 
+from ui.capacity import FairGate
+from ui.guard import Guard, ServerLimits, proxy_env
 from ui.ratelimit import RateLimiter, default_rate
 
 log = logging.getLogger(__name__)
@@ -117,7 +119,7 @@ def about_line(pipe: Any) -> str:
 
 
 def _client_key(request: Any) -> str:
-    """The client's address as the server saw it (forwarded-for headers are not trusted)."""
+    """The client's address: the socket's peer, or what a trusted proxy forwarded (``ServerLimits.trusted_proxies``)."""
     client = getattr(request, "client", None)
     return str(getattr(client, "host", None) or "unknown")
 
@@ -127,18 +129,20 @@ class RateLimited(NewsQAError):
 
 
 def build_app(index: Path | None = None, model: str | None = None, embedder: Any = None,
-              rate_limit: tuple[int, float] | None | str = "default"):
+              rate_limit: tuple[int, float] | None | str = "default", limits: ServerLimits | None = None):
     """Build the chat as ``gr.Blocks`` (the index and model are loaded here, before serving).
 
     Args:
         rate_limit: (questions, per seconds) per client address; None for no limit;
-            "default": ``$NEWSQA_RATE_LIMIT`` or 30 per 60 s.
+            "default": ``$NEWSQA_RATE_LIMIT`` or ``ui.ratelimit.DEFAULT_RATE``.
+        limits: the server's limits (workers, per-address queue, waiting bound); None: from the environment.
     """
     import gradio as gr
 
     pipe = get_pipeline(index, model, embedder)
     rate = default_rate() if rate_limit == "default" else rate_limit
     limiter = RateLimiter(*rate) if rate else None
+    gate = FairGate((limits or ServerLimits.from_env()).capacity)  # one running answer per address, bounded waits
 
     def admit(question: Any, request: Any) -> str:
         """The rate limit, then the one input layer (type, length before anything else, invisible characters)."""
@@ -153,7 +157,8 @@ def build_app(index: Path | None = None, model: str | None = None, embedder: Any
         """Shared by the chat box and the /chat API: (message to show, the Answer if any)."""
         try:
             q = admit(question, request)
-            a = ask(q, index=index, model=model, embedder=embedder)
+            with gate.slot(_client_key(request)):
+                a = ask(q, index=index, model=model, embedder=embedder)
         except NewsQAError as e:  # a visible message, never a stack trace
             return f"⚠️ {e}", None
         except Exception:  # noqa: BLE001 - log it, show a plain message
@@ -178,15 +183,16 @@ def build_app(index: Path | None = None, model: str | None = None, embedder: Any
         try:
             q = admit(question, request)
             partial = ""
-            for item in ask_stream(q, index=index, model=model, embedder=embedder, history=past):
-                if isinstance(item, Answer):
-                    note = f"\n\n*（按“{item.rewritten_query}”检索）*" if item.rewritten_query else ""
-                    shown[-1] = {"role": "assistant", "content": item.text + note}
-                    yield "", shown, render_sources(item, pipe.index.articles)
-                else:
-                    partial += item
-                    shown[-1] = {"role": "assistant", "content": partial}
-                    yield "", shown, ""
+            with gate.slot(_client_key(request)):
+                for item in ask_stream(q, index=index, model=model, embedder=embedder, history=past):
+                    if isinstance(item, Answer):
+                        note = f"\n\n*（按“{item.rewritten_query}”检索）*" if item.rewritten_query else ""
+                        shown[-1] = {"role": "assistant", "content": item.text + note}
+                        yield "", shown, render_sources(item, pipe.index.articles)
+                    else:
+                        partial += item
+                        shown[-1] = {"role": "assistant", "content": partial}
+                        yield "", shown, ""
         except NewsQAError as e:  # a visible message, never a stack trace
             shown[-1] = {"role": "assistant", "content": f"⚠️ {e}"}
             yield "", shown, ""
@@ -207,11 +213,13 @@ def build_app(index: Path | None = None, model: str | None = None, embedder: Any
         send = gr.Button("Ask", variant="primary")
         sources = gr.HTML(label="Sources", elem_id="newsqa-sources")
         gr.Examples(EXAMPLES, inputs=box)
-        send.click(on_submit, [box, chatbot], [box, chatbot, sources], api_visibility="private")
-        box.submit(on_submit, [box, chatbot], [box, chatbot, sources], api_visibility="private")
+        # the gate, not Gradio's queue, decides who waits: let enough through to reach it
+        conc = gate.capacity.max_concurrent
+        send.click(on_submit, [box, chatbot], [box, chatbot, sources], api_visibility="private", concurrency_limit=conc)
+        box.submit(on_submit, [box, chatbot], [box, chatbot, sources], api_visibility="private", concurrency_limit=conc)
         hidden_q = gr.Textbox(visible=False)
         hidden_a = gr.Textbox(visible=False)
-        hidden_q.change(chat_api, hidden_q, hidden_a, api_name="chat")
+        hidden_q.change(chat_api, hidden_q, hidden_a, api_name="chat", concurrency_limit=conc)
     return app
 
 
@@ -225,17 +233,23 @@ def serve(
     quiet: bool = False,
     embedder: Any = None,
     rate_limit: tuple[int, float] | None | str = "default",
+    limits: ServerLimits | None = None,
 ):
     """Launch the chat with safe defaults: loopback, no share link, bounded queue, no file serving,
-    a per-client rate limit ($NEWSQA_RATE_LIMIT, default 30 questions per 60 s)."""
+    a per-client rate limit ($NEWSQA_RATE_LIMIT), and ``ui.guard`` in front: request size
+    limits, no uploads, login throttling, client addresses from the socket unless
+    ``limits.trusted_proxies`` names a proxy ($NEWSQA_TRUSTED_PROXIES)."""
     check_environment()
+    limits = limits or ServerLimits.from_env()
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
-    app = build_app(index, model, embedder, rate_limit=rate_limit)
+    # uvicorn reads its trusted proxies from the environment when the server is created, in launch()
+    os.environ.update(proxy_env(limits.trusted_proxies))
+    app = build_app(index, model, embedder, rate_limit=rate_limit, limits=limits)
     app.queue(max_size=32, default_concurrency_limit=2)
     from starlette.middleware import Middleware
 
     app.launch(
-        app_kwargs={"middleware": [Middleware(DenyFileRoutes)]},
+        app_kwargs={"middleware": [Middleware(Guard, limits=limits), Middleware(DenyFileRoutes)]},
         server_name=host,
         server_port=port,
         share=False,
