@@ -38,8 +38,8 @@ def main() -> int:
     args = ap.parse_args()
     import dataclasses
 
-    import qa.api
     from qa import ask
+    from qa.settings import Settings
     from qa.answer.generate import default_generator
 
     os.environ.pop("NEWSQA_GENERATOR", None)
@@ -51,19 +51,21 @@ def main() -> int:
     ask(QUESTIONS[0], index=args.index, generator=gen, answerer="generative")  # loads embedder, index, LLM
     print(f"warm-up (embedding model + index + LLM load + first answer): {time.perf_counter() - t0:.1f} s")
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores; generator: {gen.name}")
-    budgets = [int(b) for b in args.context_chars.split(",")] if args.context_chars else [qa.api.GENERATION.context_chars]
-    base = qa.api.GENERATION
+    settings = Settings.from_env()
+    base = settings.generation
+    budgets = [int(b) for b in args.context_chars.split(",")] if args.context_chars else [base.context_chars]
     for budget in budgets:
-        qa.api.GENERATION = dataclasses.replace(base, context_chars=budget, max_tokens=args.max_tokens or base.max_tokens)
+        gs = dataclasses.replace(base, context_chars=budget, max_tokens=args.max_tokens or base.max_tokens)
+        run_settings = dataclasses.replace(settings, generation=gs)
         ttft, total, generative = [], [], 0
         for _ in range(args.repeat):
             for q in QUESTIONS:
-                a = ask(q, index=args.index, generator=gen, answerer="generative")
+                a = ask(q, index=args.index, generator=gen, answerer="generative", settings=run_settings)
                 total.append(a.timings["total"])
                 if "ttft" in a.timings:
                     ttft.append(a.timings["ttft"])
                 generative += a.answerer == "generative"
-        print(f"== {qa.api.GENERATION}")
+        print(f"== {gs}")
         print(f"{len(total)} questions, {generative} answered generatively (others refused or fell back to extractive)")
         if ttft:
             print(f"time to first token: p50 {pct(ttft, 50):.2f} s, p95 {pct(ttft, 95):.2f} s")

@@ -26,7 +26,6 @@ import json
 import os
 import platform
 import time
-from collections import defaultdict
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -120,14 +119,14 @@ def tokenizer_ablation(index: Path, embedder: Any, questions: Sequence[tuple[str
     Args:
         questions: (question, key) pairs; ``is_hit(key, hit)`` says whether a hit is relevant.
     """
-    from qa.index.store import lexical_text, load_index
+    from qa.index.store import lexical_text, verify_index
     from qa.lexical.bm25 import TOKENIZERS, LexicalIndex
     from qa.retrieve.retriever import Retriever
     from qa.settings import RetrievalSettings
     from qa.text import normalize
     from qa.inputs import clean_question
 
-    idx = load_index(index, embedder.identity)
+    idx = verify_index(index, embedder.identity)
     texts = [lexical_text(idx.articles[c.article_id], c.text) for c in idx.chunks]
     qs = [(normalize(clean_question(q)), key) for q, key in questions]
     vecs = embedder.embed_queries([q for q, _ in qs])
@@ -240,9 +239,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         res["peer_squad_mix"] = eval_squad(spm, sq_qs)
         res["peer_squad_settings"] = sp.settings
 
-    from qa.index.store import load_index
+    from qa.index.store import verify_index
 
-    idx = load_index(index, emb.identity)
+    idx = verify_index(index, emb.identity)
     res["meta"] = {
         "command": "python -m eval.compare" + (f" --limit {args.limit}" if args.limit else "") + (f" --squad {args.squad}" if args.squad != DEFAULT_SQUAD else ""),
         "index": str(idx.path), "chunks": idx.size, "articles": len(idx.articles), "tokenizer": idx.tokenizer,

@@ -12,7 +12,6 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, Callable
 
-import qa.api as qa_api
 from qa import ask, get_pipeline
 from qa.errors import CorpusError, NewsQAError
 
@@ -170,6 +169,10 @@ def run_eval(
     command: str = "",
     progress: Callable[[int, int], None] | None = None,
     embedder: Any = None,
+    retriever: str | None = None,
+    paper: str | None = None,
+    date_from: str | None = None,
+    date_to: str | None = None,
 ) -> tuple[dict[str, Any], Path]:
     """Ask every gold question and write rows.jsonl, summary.json and report.md.
 
@@ -181,18 +184,20 @@ def run_eval(
         command: the command line, recorded for reproduction.
         progress: called with (done, total).
         embedder: an embedder object (tests).
+        retriever, paper, date_from, date_to: passed to every ``ask()``.
 
     Returns:
         (summary, output folder).
     """
+    options = dict(retriever=retriever, paper=paper, date_from=date_from, date_to=date_to)
     items = load_gold(gold_path)[: limit or None]
     pipe = get_pipeline(index, model, embedder)  # load once, outside the timed loop
-    ask(items[0]["question"], k=k, index=index, model=model, answerer=answerer, embedder=embedder)  # warm-up
+    ask(items[0]["question"], k=k, index=index, model=model, answerer=answerer, embedder=embedder, **options)  # warm-up
     rows = []
     for i, it in enumerate(items, 1):
         t0 = time.perf_counter()
         try:
-            a = ask(it["question"], k=k, index=index, model=model, answerer=answerer, embedder=embedder).to_dict()
+            a = ask(it["question"], k=k, index=index, model=model, answerer=answerer, embedder=embedder, **options).to_dict()
             err = None
         except NewsQAError as e:
             a, err = None, f"{type(e).__name__}: {e}"
@@ -209,7 +214,8 @@ def run_eval(
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
         "retrieval": {"fusion": pipe.retriever.settings.fusion},
-        "generation": dataclasses.asdict(qa_api.GENERATION),
+        "generation": dataclasses.asdict(pipe.settings.generation),
+        **({"options": {k_: v for k_, v in options.items() if v}} if any(options.values()) else {}),
     }
     out = Path(out_dir) if out_dir else Path(__file__).resolve().parent / "runs" / time.strftime("%Y%m%d-%H%M%S")
     out.mkdir(parents=True, exist_ok=True)

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from qa.errors import NewsQAError
+from qa.ingest.chunking import ChunkParams
 from qa.settings import MAX_QUESTION_CHARS, default_corpus_dir, default_index_dir
 
 log = logging.getLogger("newsqa")
@@ -55,6 +56,9 @@ def _add_retrieval_opts(p: argparse.ArgumentParser) -> None:
     p.add_argument("--date-to", default=None, metavar="YYYY-MM-DD", help="only articles dated on or before this day (undated ones are left out)")
 
 
+CHUNK = ChunkParams()  # the chunking defaults, in one place
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="newsqa",
@@ -73,8 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("index", help="parse the corpus and build the search index")
     p.add_argument("paths", nargs="*", type=Path, help=f"corpus files or folders: .txt pages, .jsonl articles (default: {default_corpus_dir()})")
     _add_index_opt(p)
-    p.add_argument("--chunk-size", type=int, default=160, help="passage length in model tokens (default 160)")
-    p.add_argument("--chunk-overlap", type=int, default=32, help="overlap between passages in model tokens (default 32)")
+    p.add_argument("--chunk-size", type=int, default=CHUNK.chunk_size, help=f"passage length in model tokens (default {CHUNK.chunk_size})")
+    p.add_argument("--chunk-overlap", type=int, default=CHUNK.chunk_overlap, help=f"overlap between passages in model tokens (default {CHUNK.chunk_overlap})")
     p.add_argument("--add", nargs="+", type=Path, default=None, metavar="FILE",
                    help="update the existing index: add (or replace) the articles of these files, embedding only new passages")
     p.add_argument("--remove", nargs="+", default=None, metavar="ARTICLE_ID",
@@ -175,7 +179,7 @@ def _cmd_models(args: argparse.Namespace) -> int:
 
 
 def _cmd_index(args: argparse.Namespace) -> int:
-    from qa.api import clear_cache, load_embedder
+    from qa.pipeline import clear_cache, load_embedder
     from qa.ingest.chunking import ChunkParams
     from qa.ingest.corpus import load_articles
     from qa.index.build import build_index
@@ -186,7 +190,7 @@ def _cmd_index(args: argparse.Namespace) -> int:
     if (adding or removing) and args.paths:
         raise NewsQAError("give either corpus paths (a full build) or --add/--remove (an update), not both")
     if adding or removing:
-        from qa.api import index_runtime
+        from qa.pipeline import index_runtime
 
         embedder = load_embedder(args.model, getattr(args, "runtime", None) or index_runtime(out))
     else:
@@ -279,28 +283,21 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         print((out / "report.md").read_text(encoding="utf-8"))
         print(f"report: {out}/report.md  rows: {out}/rows.jsonl  summary: {out}/summary.json")
         return 0
-    if args.retriever or args.paper or args.date_from or args.date_to:
-        # run_eval asks with the pipeline's defaults: set them on the cached pipeline it will use
-        from qa.api import get_pipeline
-
-        r = get_pipeline(args.index, args.model).retriever
-        r.mode = args.retriever or r.mode
-        if args.paper or args.date_from or args.date_to:
-            r.filters = {"paper": args.paper, "date_from": args.date_from, "date_to": args.date_to}
+    options = dict(retriever=args.retriever, paper=args.paper, date_from=args.date_from, date_to=args.date_to)
     gold = args.gold or default_gold_path()
     if args.answerers:
         from eval.run import run_eval_modes
 
         names = [n.strip() for n in args.answerers.split(",") if n.strip()]
         out = run_eval_modes(gold, names, out_dir=args.out, index=args.index, model=args.model, k=args.k,
-                             limit=args.limit, command=" ".join(["newsqa"] + args.argv), progress=_Progress("questions"))
+                             limit=args.limit, **options, command=" ".join(["newsqa"] + args.argv), progress=_Progress("questions"))
         print((out / "compare.md").read_text(encoding="utf-8"))
         print(f"report: {out}/compare.md (and one folder per answerer)")
         return 0
     summary, out = run_eval(
         gold, out_dir=args.out, index=args.index, model=args.model, k=args.k,
         answerer=args.answerer, limit=args.limit, command=" ".join(["newsqa"] + args.argv),
-        progress=_Progress("questions"),
+        progress=_Progress("questions"), **options,
     )
     print((out / "report.md").read_text(encoding="utf-8"))
     print(f"report: {out}/report.md  rows: {out}/rows.jsonl  summary: {out}/summary.json")
@@ -316,7 +313,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         current_generation(idx)
     except IndexNotFoundError:
         print(f"no index at {idx}: building it from {default_corpus_dir()} first", file=sys.stderr)
-        args.paths, args.chunk_size, args.chunk_overlap = [], 160, 32
+        args.paths, args.chunk_size, args.chunk_overlap = [], CHUNK.chunk_size, CHUNK.chunk_overlap
         _cmd_index(args)
     from ui.app import check_environment, serve
 

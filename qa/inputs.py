@@ -15,7 +15,10 @@ Everything raises ``qa.errors.InputError`` (a ``ValueError``), never anything el
 
 from __future__ import annotations
 
+import os
 import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from qa.errors import InputError
@@ -143,18 +146,58 @@ def check_request(
     date_from: object = None,
     date_to: object = None,
     history: object = None,
-) -> dict[str, Any]:
-    """Check one ``ask()`` request; returns the cleaned values by parameter name."""
-    return {
-        "question": clean_question(question),
-        "k": check_k(k),
-        "answerer": check_choice(answerer, ANSWERERS, "answerer"),
-        "retriever": check_choice(retriever, RETRIEVERS, "retriever", optional=True),
-        "paper": check_option_text(paper, "paper"),
-        "date_from": check_date_option(date_from, "date_from"),
-        "date_to": check_date_option(date_to, "date_to"),
-        "history": check_history(history),
-    }
+    index: object = None,
+) -> Request:
+    """Check one ``ask()`` request.
+
+    Returns:
+        The cleaned values as a ``Request``.
+
+    Raises:
+        InputError: for the first bad value, named in the message.
+    """
+    return Request(
+        question=clean_question(question),
+        k=check_k(k),
+        answerer=check_choice(answerer, ANSWERERS, "answerer"),
+        retriever=check_choice(retriever, RETRIEVERS, "retriever", optional=True),
+        paper=check_option_text(paper, "paper"),
+        date_from=check_date_option(date_from, "date_from"),
+        date_to=check_date_option(date_to, "date_to"),
+        history=tuple(check_history(history)),
+        index=check_index(index),
+    )
+
+
+def check_index(index: object) -> Path | None:
+    """An index folder given as ``str`` or ``os.PathLike``; None for the default.
+
+    Raises:
+        InputError: for another type, an empty name or a NUL character, with the value.
+    """
+    if index is None:
+        return None
+    if not isinstance(index, (str, os.PathLike)):
+        raise InputError(f"index must be a folder path (str or Path), got {type(index).__name__} {_show(index)}")
+    path = os.fspath(index)
+    if not isinstance(path, str) or not path.strip() or "\0" in path:
+        raise InputError(f"index must be a non-empty folder path, got {_show(index)}")
+    return Path(path)
+
+
+@dataclass(frozen=True)
+class Request:
+    """One checked ``ask()`` request: every value has passed the input layer."""
+
+    question: str
+    k: int
+    answerer: str
+    retriever: str | None
+    paper: str | None
+    date_from: str | None
+    date_to: str | None
+    history: tuple[Any, ...]
+    index: Path | None = None
 
 
 def _show(value: object) -> str:

@@ -6,6 +6,7 @@ import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Mapping
 
 MAX_QUESTION_CHARS = 500
 RETRIEVERS = ("hybrid", "dense", "lexical")
@@ -38,8 +39,7 @@ def default_model() -> str | None:
 
 def default_retriever() -> str:
     """``$NEWSQA_RETRIEVER`` (hybrid, dense or lexical) or "hybrid"."""
-    env = (os.environ.get("NEWSQA_RETRIEVER") or "").strip().lower()
-    return env if env in RETRIEVERS else "hybrid"
+    return _env_choice(os.environ, "NEWSQA_RETRIEVER", RETRIEVERS, "hybrid")
 
 
 FUSIONS = ("rrf", "convex")
@@ -47,8 +47,7 @@ FUSIONS = ("rrf", "convex")
 
 def default_fusion() -> str:
     """``$NEWSQA_FUSION`` (convex or rrf) or "convex"."""
-    env = (os.environ.get("NEWSQA_FUSION") or "").strip().lower()
-    return env if env in FUSIONS else "convex"
+    return _env_choice(os.environ, "NEWSQA_FUSION", FUSIONS, "convex")
 
 
 @dataclass(frozen=True)
@@ -75,9 +74,20 @@ class AnswerSettings:
 
 
 
-def env_int(name: str, default: int) -> int:
+MAX_ARTICLE_CHARS = 200_000  # far above any newspaper article; a runaway page would embed for hours
+
+
+def max_article_chars(env: Mapping[str, str] | None = None) -> int:
+    """``$NEWSQA_MAX_ARTICLE_CHARS`` or 200,000: a longer article is skipped at build time ("0" or "off": no cap)."""
+    raw = ((os.environ if env is None else env).get("NEWSQA_MAX_ARTICLE_CHARS") or "").strip().lower()
+    if raw in ("0", "off", "none"):
+        return 0
+    return env_int("NEWSQA_MAX_ARTICLE_CHARS", MAX_ARTICLE_CHARS, env)
+
+
+def env_int(name: str, default: int, env: Mapping[str, str] | None = None) -> int:
     """A positive integer from the environment, else ``default`` (a bad value is logged, not fatal)."""
-    raw = (os.environ.get(name) or "").strip()
+    raw = ((os.environ if env is None else env).get(name) or "").strip()
     if not raw:
         return default
     try:
@@ -92,26 +102,20 @@ def env_int(name: str, default: int) -> int:
 
 @dataclass(frozen=True)
 class GenerationSettings:
-    """How much the answer-writing model reads and writes (prompt size is what sets time to first token).
+    """How much the answer-writing model reads and writes, and the bounds of its answer checks.
 
-    On 2 cores the model reads ~60 prompt tokens/s and writes ~11 tokens/s, and a Chinese
-    passage costs about 0.65 tokens per character, so ``context_chars`` (passage
-    sentences) and ``max_tokens`` bound the wait; time to first token is about
-    0.0175 s per new prompt token (the system prompt comes from the prefix cache).
-    Measured on the gold set (74 questions, one sentence asked for): 700 characters /
-    6 sentences gave TTFT p50 8.4 s (AVX2 build); 300 / 4 gave accuracy 0.917 at
-    3.6 s (user prompt p50 220 tokens); 220 / 3 (p50 163 tokens) gives TTFT p50 2.9 s.
-    53 of the 60 answerable questions have their answer in the best two sentences, 57 in
-    the best three. Titles and dates come on top of the budget; ``title_chars`` cuts
-    long titles.
-    Environment overrides: ``NEWSQA_CONTEXT_SENTENCES``, ``NEWSQA_CONTEXT_CHARS``,
-    ``NEWSQA_MAX_TOKENS``, ``NEWSQA_TITLE_CHARS``.
+    The prompt's size sets time to first token on two cores: ``context_sentences``
+    passage sentences within ``context_chars`` characters (titles and dates on top,
+    each title cut at ``title_chars``) and ``max_tokens`` written. The comparison of
+    budgets is in eval/answerers/ and ``bench/bench_generate.py --context-chars``.
+    Environment overrides (``Settings.from_env``): ``NEWSQA_CONTEXT_SENTENCES``,
+    ``NEWSQA_CONTEXT_CHARS``, ``NEWSQA_MAX_TOKENS``, ``NEWSQA_TITLE_CHARS``.
     """
 
-    context_sentences: int = field(default_factory=lambda: env_int("NEWSQA_CONTEXT_SENTENCES", 3))
-    context_chars: int = field(default_factory=lambda: env_int("NEWSQA_CONTEXT_CHARS", 220))
-    max_tokens: int = field(default_factory=lambda: env_int("NEWSQA_MAX_TOKENS", 96))
-    title_chars: int = field(default_factory=lambda: env_int("NEWSQA_TITLE_CHARS", 200))
+    context_sentences: int = 3
+    context_chars: int = 220
+    max_tokens: int = 96
+    title_chars: int = 200
     # The pre-check before generation refuses only when nothing relevant came back: the
     # model's own refusal, grounding and answer types are a second check, so the bounds
     # are looser than the extractive answerer's (``AnswerSettings``). Set on the gold
@@ -120,15 +124,11 @@ class GenerationSettings:
     precheck_min_lexical: float = 0.05
     precheck_min_score_latin: float = 0.70
     # Only articles holding at least this share of the best article's share of the
-    # question's bigrams go into the prompt (``qa.answer.ground.on_subject``). On the gold set
-    # every cited article of a right answer is the best-covering one (ratio 1.0); the one
-    # answer pinned on another article's subject (g037, 60多家企业) cited one at 0.43.
+    # question's bigrams go into the prompt (``qa.answer.ground.on_subject``).
     min_subject: float = 0.6
     # The model's "资料中没有相关信息" is overridden by the extractive quote when the quoted
     # sentence covers at least this much of the question's weighted words
-    # (``best_lexical``). Gold set: unanswerable questions reach at most 0.488 (near
-    # misses naming the right place and project), answerable ones spread from 0 to 1;
-    # the one false model refusal (g056, 第6次常务会议) has 0.786. Chinese questions only.
+    # (``best_lexical``). Chinese questions only. Set on eval/gold.jsonl (see README).
     override_refusal_lexical: float = 0.7
 
 
@@ -162,7 +162,7 @@ class RetrievalSettings:
     w_dense: float = 1.0
     w_lexical: float = 1.0
     w_lexical_latin: float = 1.0
-    fusion: str = field(default_factory=default_fusion)
+    fusion: str = "convex"
     # Convex fusion also adds w × the idf-weighted share of the question's terms a passage
     # holds (``LexicalIndex.coverage``, ``fusion.add_signal``; for an English question its
     # names and translations): w_coverage_latin for English questions, w_coverage for
@@ -176,3 +176,47 @@ class RetrievalSettings:
     # An English question's dense query also carries the Chinese its names and phrases
     # point to in the index (``LexicalIndex.english_terms``): "Liuban Village" meets 刘坂村.
     english_dense_terms: bool = True
+
+
+def _env_choice(env: Mapping[str, str], name: str, choices: tuple[str, ...], default: str) -> str:
+    value = (env.get(name) or "").strip().lower()
+    if value and value not in choices:
+        logging.getLogger(__name__).warning("ignoring %s=%r: not one of %s", name, value, ", ".join(choices))
+    return value if value in choices else default
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a pipeline is configured with, read from the environment once at the edge (``from_env``).
+
+    ``ask(settings=…)`` and ``get_pipeline(settings=…)`` take one; without it the
+    environment's values are used. Fields:
+        retrieval, answer, generation: the stage knobs above.
+    """
+
+    retrieval: RetrievalSettings = field(default_factory=RetrievalSettings)
+    answer: AnswerSettings = field(default_factory=AnswerSettings)
+    generation: GenerationSettings = field(default_factory=GenerationSettings)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
+        """Defaults with the ``NEWSQA_*`` overrides of ``env`` (default: ``os.environ``); bad values are logged and ignored."""
+        env = os.environ if env is None else env
+
+        def num(name: str, default: int) -> int:
+            return env_int(name, default, env)
+
+        g = GenerationSettings()
+        return cls(
+            retrieval=RetrievalSettings(
+                retriever=_env_choice(env, "NEWSQA_RETRIEVER", RETRIEVERS, "hybrid"),
+                fusion=_env_choice(env, "NEWSQA_FUSION", FUSIONS, "convex"),
+            ),
+            answer=AnswerSettings(),
+            generation=GenerationSettings(
+                context_sentences=num("NEWSQA_CONTEXT_SENTENCES", g.context_sentences),
+                context_chars=num("NEWSQA_CONTEXT_CHARS", g.context_chars),
+                max_tokens=num("NEWSQA_MAX_TOKENS", g.max_tokens),
+                title_chars=num("NEWSQA_TITLE_CHARS", g.title_chars),
+            ),
+        )

@@ -13,7 +13,7 @@ from qa.api import ask
 from qa.ingest.chunking import ChunkParams
 from qa.index.reuse import stored_vectors
 from qa.index.build import build_index
-from qa.index.store import current_generation, load_index
+from qa.index.store import current_generation, verify_index
 
 PARAMS = ChunkParams(chunk_size=120, chunk_overlap=20)
 
@@ -36,7 +36,7 @@ def test_hnsw_index_answers_like_flat_and_keeps_filters_and_reuse(tmp_path, seed
     build_index(seed_articles, emb, tmp_path / "hnsw", PARAMS)
     m = json.loads((current_generation(tmp_path / "hnsw") / "manifest.json").read_text())
     assert m["vector_index"]["kind"] == "hnsw"
-    flat, hnsw = load_index(tmp_path / "flat"), load_index(tmp_path / "hnsw")
+    flat, hnsw = verify_index(tmp_path / "flat"), verify_index(tmp_path / "hnsw")
     np.testing.assert_array_equal(stored_vectors(flat.vectors), stored_vectors(hnsw.vectors))
     q = emb.embed_queries(["衢江区共享法庭覆盖了多少个行政村？", "全旺镇老年幸福食堂"])
     assert [[i for i, _ in r] for r in hnsw.search(q, 5)] == [[i for i, _ in r] for r in flat.search(q, 5)]

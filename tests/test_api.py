@@ -10,7 +10,7 @@ import pytest
 from qa import ask, get_pipeline
 from qa.errors import IndexMismatchError, IndexNotFoundError, InputError, ModelNotInstalledError
 from qa.answer.extractive import REFUSAL_EN, REFUSAL_ZH
-from qa.index.store import load_index
+from qa.index.store import verify_index
 from qa.ingest.parse import read_text
 from qa.types import Answer
 
@@ -50,7 +50,7 @@ def test_citation_quote_is_exact(asker, small_index, seed_dir):
     ans = asker("刘坂村共有村民多少户")
     assert not ans.refused
     assert "[1]" in ans.text
-    idx = load_index(small_index)
+    idx = verify_index(small_index)
     c = ans.citations[0]
     assert c.n == 1
     body = idx.articles[c.article_id].body
@@ -70,7 +70,7 @@ def test_citation_quote_is_exact(asker, small_index, seed_dir):
 def test_every_citation_is_exact(asker, small_index, seed_dir, question):
     ans = asker(question)
     assert not ans.refused  # every content word of these questions is in one sentence of the corpus
-    idx = load_index(small_index)
+    idx = verify_index(small_index)
     for c in ans.citations:
         assert f"[{c.n}]" in ans.text
         assert idx.articles[c.article_id].body[c.start : c.end] == c.quote
@@ -79,7 +79,7 @@ def test_every_citation_is_exact(asker, small_index, seed_dir, question):
 
 
 def test_refuses_when_nothing_matches(asker, small_index):
-    assert not any("火星" in a.body for a in load_index(small_index).articles.values())
+    assert not any("火星" in a.body for a in verify_index(small_index).articles.values())
     ans = asker("火星上有多少只猫?")
     assert ans.refused
     assert ans.citations == ()

@@ -14,7 +14,7 @@ from qa.ingest.chunking import ChunkParams
 from qa.errors import IndexMismatchError
 from qa.index.reuse import previous_vectors
 from qa.index.build import build_index
-from qa.index.store import current_generation, lexical_text, load_index
+from qa.index.store import current_generation, lexical_text, verify_index
 from qa.lexical.bm25 import LEXICAL_FILES, LexicalIndex
 
 PARAMS = ChunkParams(chunk_size=120, chunk_overlap=20)
@@ -49,7 +49,7 @@ def test_threaded_bm25_writes_the_same_files_as_a_sequential_build(tmp_path, see
     """The lexical files are byte-identical to LexicalIndex.build run alone over the same chunks."""
     out = tmp_path / "idx"
     gen = build_index(seed_articles, HashingEmbedder(dim=64), out, PARAMS, reuse=False)
-    idx = load_index(out)
+    idx = verify_index(out)
     alone = tmp_path / "alone"
     alone.mkdir()
     LexicalIndex.build([lexical_text(idx.articles[c.article_id], c.text) for c in idx.chunks], idx.tokenizer).save(alone)
@@ -92,7 +92,7 @@ def test_bm25_failure_fails_the_build_and_keeps_the_live_index(tmp_path, seed_ar
     with pytest.raises(RuntimeError, match="jieba exploded"):
         build_index(seed_articles, HashingEmbedder(dim=64), out, PARAMS)
     assert current_generation(out) == first
-    assert load_index(out).size > 0
+    assert verify_index(out).size > 0
 
 
 def test_embedder_failure_fails_the_build(tmp_path, seed_articles):
@@ -126,18 +126,18 @@ def test_index_from_the_older_export_is_refused_naming_both(tmp_path, seed_artic
     out = tmp_path / "idx"
     build_index(seed_articles[:3], _OnnxLike(None), out, PARAMS)
     with pytest.raises(IndexMismatchError) as e:
-        load_index(out, identity=_OnnxLike(NEW_EXPORT).identity)
+        verify_index(out, identity=_OnnxLike(NEW_EXPORT).identity)
     msg = str(e.value)
     assert LEGACY_ONNX_EXPORT in msg and NEW_EXPORT in msg and "newsqa index" in msg
-    load_index(out, identity=_OnnxLike(None).identity)  # the older export still reads its own index
+    verify_index(out, identity=_OnnxLike(None).identity)  # the older export still reads its own index
 
 
 def test_index_from_the_new_export_is_refused_by_the_older_one(tmp_path, seed_articles):
     out = tmp_path / "idx"
     build_index(seed_articles[:3], _OnnxLike(NEW_EXPORT), out, PARAMS)
-    load_index(out, identity=_OnnxLike(NEW_EXPORT).identity)
+    verify_index(out, identity=_OnnxLike(NEW_EXPORT).identity)
     with pytest.raises(IndexMismatchError, match=f"{NEW_EXPORT}.*{LEGACY_ONNX_EXPORT}.*rebuild"):
-        load_index(out, identity=_OnnxLike(None).identity)
+        verify_index(out, identity=_OnnxLike(None).identity)
 
 
 def test_rebuild_after_an_export_change_reembeds_everything(tmp_path, seed_articles):
@@ -148,8 +148,8 @@ def test_rebuild_after_an_export_change_reembeds_everything(tmp_path, seed_artic
     assert previous_vectors(out, _OnnxLike(None).identity)
     emb = _OnnxLike(NEW_EXPORT)
     build_index(seed_articles[:3], emb, out, PARAMS)
-    assert emb.embedded == load_index(out).size
-    load_index(out, identity=_OnnxLike(NEW_EXPORT).identity)
+    assert emb.embedded == verify_index(out).size
+    verify_index(out, identity=_OnnxLike(NEW_EXPORT).identity)
 
 
 def test_export_mismatch_is_refused_by_ask(tmp_path, seed_articles):

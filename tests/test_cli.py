@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-import qa.api
+import qa.pipeline
 from embeddings.encoder import HashingEmbedder
 from newsqa.cli import main
 
@@ -30,7 +30,7 @@ def fake_model(monkeypatch):
         calls.append(model)
         return HashingEmbedder(dim=256)
 
-    monkeypatch.setattr(qa.api, "load_embedder", load)
+    monkeypatch.setattr(qa.pipeline, "load_embedder", load)
     return calls
 
 

@@ -9,9 +9,7 @@ from pathlib import Path
 import pytest
 
 from qa import ask
-from qa.ingest.corpus import load_articles
-from qa.index.build import build_index
-from qa.index.store import load_index
+from qa.index.store import verify_index
 
 SEEDS = Path(__file__).resolve().parent.parent / "corpus" / "raw"
 
@@ -23,7 +21,7 @@ def _raw(name: str) -> str:
 
 
 def test_manifest_records_the_real_model(real_index, real_embedder):
-    idx = load_index(real_index, identity=real_embedder.identity)
+    idx = verify_index(real_index, identity=real_embedder.identity)
     assert idx.manifest["model"]["name"] == "multilingual-e5-small"
     assert idx.manifest["dim"] == 384 == idx.vectors.d
     assert idx.manifest["counts"]["articles"] == 29
@@ -37,7 +35,7 @@ def test_answer_cites_the_exact_sentence(real_index, real_embedder):
     assert c.source == "000_7ff5f06dc4846084.txt"
     assert "19268.15吨" in c.quote
     # the quote is the article text at its offsets, and the raw file at its raw offsets
-    body = load_index(real_index).articles[c.article_id].body
+    body = verify_index(real_index).articles[c.article_id].body
     assert body[c.start : c.end] == c.quote
     assert re.sub(r"\s", "", _raw(c.source)[c.raw_start : c.raw_end]) == re.sub(r"\s", "", c.quote)
     d = a.to_dict()

@@ -106,9 +106,9 @@ def test_input_layer_fuzz():
             assert str(e) and "Traceback" not in str(e) and len(str(e)) < 400
             return
         ran["ok"] += 1
-        _check_clean(req["question"], question)
-        assert isinstance(req["k"], int) and 1 <= req["k"] <= MAX_K
-        json.dumps(req["history"], ensure_ascii=False).encode("utf-8")
+        _check_clean(req.question, question)
+        assert isinstance(req.k, int) and 1 <= req.k <= MAX_K
+        json.dumps(req.history, ensure_ascii=False).encode("utf-8")
 
     run()
     assert ran["n"] >= INPUT_LAYER_EXAMPLES, ran

@@ -116,10 +116,10 @@ def test_number_with_the_wrong_unit_is_unsupported(run):
 
 
 def test_citation_goes_to_the_sentence_that_states_the_number(small_index):
-    from qa.index.store import load_index
+    from qa.index.store import verify_index
     from qa.types import Hit
 
-    idx = load_index(small_index)
+    idx = verify_index(small_index)
     want = ["擂台赛召开", "9位村(社)书记登台比拼"]  # the event's sentence, then the one with the count
     chunks = [next(c for c in idx.chunks if w in c.text) for w in want]
     hits = [Hit(c, idx.articles[c.article_id], 0.9, r) for r, c in enumerate(chunks, 1)]
@@ -141,10 +141,10 @@ def test_restating_the_question_is_not_an_answer(run):
 
 
 def _hits_with(small_index, *needles):
-    from qa.index.store import load_index
+    from qa.index.store import verify_index
     from qa.types import Hit
 
-    idx = load_index(small_index)
+    idx = verify_index(small_index)
     chunks = [next(c for c in idx.chunks if n in c.text) for n in needles]
     return [Hit(c, idx.articles[c.article_id], 0.9, r) for r, c in enumerate(chunks, 1)]
 
@@ -204,17 +204,18 @@ def test_prechecks_out_bounds():
 def test_generation_gets_the_questions_only_its_looser_precheck_lets_through(small_index, hashing_embedder, monkeypatch):
     import dataclasses
 
-    import qa.api as api
+    from qa.settings import Settings
 
     q = "How is the weather in Beijing tomorrow?"  # the extractive pre-check refuses it (low cosine)
     gen = Scripted("资料中没有相关信息。")
     a = ask(q, index=small_index, embedder=hashing_embedder, generator=gen)
     assert a.refused and gen.calls == []  # refused before generation
-    monkeypatch.setattr(api, "GENERATION", dataclasses.replace(api.GENERATION, precheck_min_score_latin=-1.0))
-    b = ask(q, index=small_index, embedder=hashing_embedder, generator=gen)
+    base = Settings.from_env()
+    looser = dataclasses.replace(base, generation=dataclasses.replace(base.generation, precheck_min_score_latin=-1.0))
+    b = ask(q, index=small_index, embedder=hashing_embedder, generator=gen, settings=looser)
     assert gen.calls and b.refused and b.answerer == "generative"  # the model looked, and said no
     gen2 = Scripted("北京明天晴。")  # an unsupported answer: nothing to fall back on, so a refusal
-    c = ask(q, index=small_index, embedder=hashing_embedder, generator=gen2)
+    c = ask(q, index=small_index, embedder=hashing_embedder, generator=gen2, settings=looser)
     assert c.refused and not c.citations
 
 

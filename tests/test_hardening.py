@@ -19,7 +19,7 @@ from embeddings.encoder import HashingEmbedder
 from qa.errors import CorpusError, IndexCorruptError, NewsQAError
 from qa.index import safe_io
 from qa.index.build import build_index
-from qa.index.store import current_generation, load_index
+from qa.index.store import current_generation, verify_index
 from qa.ingest.corpus import load_articles
 
 from conftest import SMALL_PARAMS
@@ -58,7 +58,7 @@ def test_special_index_files_give_an_error_never_a_hang(index_copy, kind, name):
     else:
         target.symlink_to("/dev/zero")
     with pytest.raises(IndexCorruptError, match="symbolic link|FIFO|regular file"):
-        load_index(index_copy)
+        verify_index(index_copy)
 
 
 def test_manifest_symlinked_to_dev_zero_gives_one_line_from_the_cli(index_copy):
@@ -85,7 +85,7 @@ def test_oversized_files_are_refused_by_size(index_copy, tmp_path):
     with open(gen / "articles.jsonl", "ab") as f:
         f.write(b" " * 1000)
     with pytest.raises(IndexCorruptError, match="articles.jsonl has .* bytes, more than"):
-        load_index(index_copy)
+        verify_index(index_copy)
     big = tmp_path / "big"
     big.write_bytes(b"x" * 100)
     with pytest.raises(IndexCorruptError, match="100 bytes"):
@@ -106,7 +106,7 @@ def test_current_deleted_says_a_generation_exists(index_copy):
     gen = current_generation(index_copy).name
     (index_copy / "CURRENT").unlink()
     with pytest.raises(IndexCorruptError) as e:
-        load_index(index_copy)
+        verify_index(index_copy)
     assert "CURRENT is missing" in str(e.value) and gen in str(e.value) and "no index" not in str(e.value)
 
 
@@ -114,7 +114,7 @@ def test_current_deleted_says_a_generation_exists(index_copy):
 def test_current_with_a_path_is_an_invalid_generation_name(index_copy, name):
     (index_copy / "CURRENT").write_text(name + "\n", encoding="utf-8")
     with pytest.raises(IndexCorruptError, match="not a valid generation name") as e:
-        load_index(index_copy)
+        verify_index(index_copy)
     assert "points at" not in str(e.value)
 
 
@@ -177,3 +177,28 @@ def test_bad_paper_type_never_reaches_an_index(tmp_path):
 
 def test_error_family():
     assert issubclass(IndexCorruptError, NewsQAError)
+
+
+# --------------------------------------------------------------------------- #
+# small fixes: the input layer checks index=, the CLI keeps a citation on its lines
+
+@pytest.mark.parametrize("bad", [123, 1.5, ["idx"], b"idx", "", "a\0b"])
+def test_ask_with_a_bad_index_argument_is_an_input_error(bad):
+    from qa import InputError, ask
+
+    with pytest.raises(InputError, match="index must be"):
+        ask("刘坂村共有村民多少户？", index=bad)
+
+
+def test_citation_line_survives_a_newline_in_the_file_name(capsys):
+    from types import SimpleNamespace
+
+    from newsqa.cli import _print_answer
+
+    c = SimpleNamespace(n=1, title="标题\n伪造行", paper=None, date="2023-03-01", source="evil\n[2] fake.txt\u202e",
+                        raw_start=3, raw_end=9, quote="第一段\n第二段")
+    _print_answer(SimpleNamespace(text="答案[1]", citations=[c], hits=[]))
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[2] == "[1] 标题\\n伪造行 (2023-03-01)"
+    assert lines[3] == "    evil\\n[2] fake.txt\\u202e chars 3-9: 「第一段 第二段」"
+    assert len(lines) == 4

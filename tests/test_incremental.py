@@ -15,7 +15,7 @@ from qa.ingest.corpus import load_articles
 from qa.errors import IndexNotFoundError, InputError
 from qa.index.update import update_index, updated_articles
 from qa.index.build import build_index
-from qa.index.store import current_generation, load_index
+from qa.index.store import current_generation, verify_index
 
 PARAMS = ChunkParams(chunk_size=120, chunk_overlap=20)
 QUESTIONS = [
@@ -68,7 +68,7 @@ def test_add_then_answers_exactly_like_a_full_rebuild(tmp_path, arts):
     added_passages = emb.embedded - first
     build_index(arts, HashingEmbedder(), full, PARAMS)
     _same_index(inc, full)
-    total = load_index(full).size
+    total = verify_index(full).size
     assert 0 < added_passages < total  # only the new articles' passages went through the model
     assert json.loads((current_generation(inc) / "manifest.json").read_text())["vectors_reused"] == total - added_passages
     assert _answers(inc, emb) == _answers(full, emb)
@@ -84,7 +84,7 @@ def test_remove_then_answers_exactly_like_a_full_rebuild(tmp_path, arts):
     assert emb.embedded == before  # nothing new to embed
     build_index([a for a in arts if a.id not in gone], HashingEmbedder(), full, PARAMS)
     _same_index(inc, full)
-    assert not ({c.article_id for c in load_index(inc).chunks} & set(gone))
+    assert not ({c.article_id for c in verify_index(inc).chunks} & set(gone))
     assert _answers(inc, emb) == _answers(full, emb)
 
 
@@ -102,7 +102,7 @@ def test_another_model_reembeds_everything(tmp_path, arts):
     build_index(arts[:5], HashingEmbedder(name="old-model"), out, PARAMS)
     emb = CountingEmbedder(name="new-model")
     build_index(arts[:5], emb, out, PARAMS)
-    assert emb.embedded == load_index(out).size
+    assert emb.embedded == verify_index(out).size
 
 
 def test_update_errors(tmp_path, arts):
@@ -119,9 +119,9 @@ def test_update_errors(tmp_path, arts):
 
 @pytest.fixture
 def fake_model(monkeypatch):
-    import qa.api
+    import qa.pipeline
 
-    monkeypatch.setattr(qa.api, "load_embedder", lambda model=None, runtime=None: HashingEmbedder(dim=256))
+    monkeypatch.setattr(qa.pipeline, "load_embedder", lambda model=None, runtime=None: HashingEmbedder(dim=256))
 
 
 def test_cli_add_and_remove(tmp_path, seed_dir, capsys, fake_model):
@@ -142,7 +142,7 @@ def test_cli_add_and_remove(tmp_path, seed_dir, capsys, fake_model):
     _same_index(idx, full)
     victim = load_articles([new_dir])[0].id
     assert main(["index", "--remove", victim, "--index", str(idx)]) == 0
-    assert victim not in {a for a in load_index(idx).articles}
+    assert victim not in {a for a in verify_index(idx).articles}
     assert main(["index", "--remove", "no-such-article", "--index", str(idx)]) == 2
     err = capsys.readouterr().err
     assert "no article no-such-article" in err and "Traceback" not in err

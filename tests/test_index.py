@@ -15,7 +15,7 @@ import qa.index.build as index_mod
 from embeddings.encoder import HashingEmbedder
 from qa.ingest.chunking import ChunkParams, chunk_articles
 from qa.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError
-from qa.index.store import FILES, current_generation, load_index
+from qa.index.store import FILES, current_generation, verify_index
 from qa.index.build import build_index
 
 PARAMS = ChunkParams(120, 20)
@@ -62,7 +62,7 @@ class _Clock:
 
 
 def test_load_matches_build(small_index, seed_articles, hashing_embedder):
-    idx = load_index(small_index, identity=hashing_embedder.identity)
+    idx = verify_index(small_index, identity=hashing_embedder.identity)
     expected_chunks = chunk_articles(seed_articles, PARAMS, hashing_embedder.count_tokens)
     assert len(idx.articles) == len(seed_articles) == idx.manifest["counts"]["articles"]
     assert idx.size == len(expected_chunks) == idx.manifest["counts"]["chunks"] == idx.vectors.ntotal
@@ -90,7 +90,7 @@ def test_manifest_contents(small_index, seed_articles, hashing_embedder):
 
 
 def test_search_returns_the_embedded_chunk(small_index, hashing_embedder):
-    idx = load_index(small_index)
+    idx = verify_index(small_index)
     c = idx.chunks[17]
     a = idx.articles[c.article_id]
     q = hashing_embedder.embed_queries([index_mod.passage_text(a, c.text)])
@@ -101,7 +101,7 @@ def test_search_returns_the_embedded_chunk(small_index, hashing_embedder):
 
 
 def test_search_never_returns_minus_one(small_index, hashing_embedder):
-    idx = load_index(small_index)
+    idx = verify_index(small_index)
     q = hashing_embedder.embed_queries(["刘坂村", "水库"])
     rows = idx.search(q, idx.size + 100)
     assert len(rows) == 2
@@ -113,7 +113,7 @@ def test_search_never_returns_minus_one(small_index, hashing_embedder):
 
 
 def test_search_rejects_bad_queries(small_index, hashing_embedder):
-    idx = load_index(small_index)
+    idx = verify_index(small_index)
     q = hashing_embedder.embed_queries(["水库"])
     q[0, 3] = np.nan
     with pytest.raises(IndexMismatchError):
@@ -136,14 +136,14 @@ def test_search_rejects_bad_queries(small_index, hashing_embedder):
 )
 def test_other_model_is_refused_naming_both(small_index, other, needles):
     with pytest.raises(IndexMismatchError) as ei:
-        load_index(small_index, identity=other.identity)
+        verify_index(small_index, identity=other.identity)
     assert not isinstance(ei.value, IndexCorruptError)
     for n in needles:
         assert n in str(ei.value)
 
 
 def test_same_identity_loads(small_index):
-    assert load_index(small_index, identity=HashingEmbedder(dim=256).identity).size > 0
+    assert verify_index(small_index, identity=HashingEmbedder(dim=256).identity).size > 0
 
 
 # --------------------------------------------------------------------------- #
@@ -168,29 +168,29 @@ def _delete(p: Path) -> None:
 @pytest.mark.parametrize("name", list(FILES) + ["manifest.json"])
 def test_damaged_file_is_detected(index_copy, name, damage):
     gen = current_generation(index_copy)
-    load_index(index_copy)  # intact before
+    verify_index(index_copy)  # intact before
     damage(gen / name)
     with pytest.raises(IndexCorruptError):
-        load_index(index_copy)
+        verify_index(index_copy)
 
 
 def test_truncated_current_pointer(index_copy):
     _truncate(index_copy / "CURRENT")
     with pytest.raises(IndexCorruptError):
-        load_index(index_copy)
+        verify_index(index_copy)
 
 
 def test_no_current_pointer_beside_a_generation_says_so(index_copy):
     gen = current_generation(index_copy).name
     _delete(index_copy / "CURRENT")
     with pytest.raises(IndexCorruptError, match=f"CURRENT is missing but 1 generation.*{gen}.*newsqa index"):
-        load_index(index_copy)
+        verify_index(index_copy)
 
 
 def test_flipped_current_pointer(index_copy):
     _flip(index_copy / "CURRENT")
     with pytest.raises(IndexCorruptError):
-        load_index(index_copy)
+        verify_index(index_copy)
 
 
 def test_manifest_without_files_section(index_copy):
@@ -199,7 +199,7 @@ def test_manifest_without_files_section(index_copy):
     del m["files"]
     (gen / "manifest.json").write_text(json.dumps(m), encoding="utf-8")
     with pytest.raises(IndexCorruptError):
-        load_index(index_copy)
+        verify_index(index_copy)
 
 
 def test_wrong_format_version_is_a_mismatch(index_copy):
@@ -208,25 +208,25 @@ def test_wrong_format_version_is_a_mismatch(index_copy):
     m["format_version"] = 999
     (gen / "manifest.json").write_text(json.dumps(m), encoding="utf-8")
     with pytest.raises(IndexMismatchError, match="999"):
-        load_index(index_copy)
+        verify_index(index_copy)
 
 
 def test_current_pointing_nowhere(index_copy):
     (index_copy / "CURRENT").write_text("gen-does-not-exist\n", encoding="utf-8")
     with pytest.raises(IndexCorruptError, match="gen-does-not-exist"):
-        load_index(index_copy)
+        verify_index(index_copy)
 
 
 def test_no_index(tmp_path):
     with pytest.raises(IndexNotFoundError, match="newsqa index"):
-        load_index(tmp_path)
+        verify_index(tmp_path)
     with pytest.raises(IndexNotFoundError):
-        load_index(tmp_path / "missing")
+        verify_index(tmp_path / "missing")
 
 
 def test_bare_generation_folder_loads(small_index):
     gen = current_generation(small_index)
-    assert load_index(gen).size == load_index(small_index).size
+    assert verify_index(gen).size == verify_index(small_index).size
 
 
 # --------------------------------------------------------------------------- #
@@ -243,8 +243,8 @@ def test_rebuild_switches_current_and_keeps_two_generations(tmp_path, few_articl
         gen = build_index(few_articles[: 1 + n % 3], hashing_embedder, out, PARAMS)
         built.append(gen)
         assert (out / "CURRENT").read_text(encoding="utf-8").strip() == gen.name
-        assert load_index(out).path == gen
-        assert len(load_index(out).articles) == 1 + n % 3
+        assert verify_index(out).path == gen
+        assert len(verify_index(out).articles) == 1 + n % 3
         assert len(_gens(out)) <= 2
     assert _gens(out) == [built[-2], built[-1]]  # the new one and the one before it
 
@@ -266,11 +266,11 @@ def test_leftover_temp_generation_is_removed_and_never_loaded(tmp_path, few_arti
     shutil.copytree(first, crashed)
     (crashed / "articles.jsonl").write_text("", encoding="utf-8")
     (out / ".CURRENT.1.tmp").write_text(crashed.name, encoding="utf-8")
-    assert load_index(out).path == first  # CURRENT still decides
+    assert verify_index(out).path == first  # CURRENT still decides
     second = build_index(few_articles, hashing_embedder, out, PARAMS)
     assert not crashed.exists()
     assert not list(out.glob(".gen-*")) and not list(out.glob(".CURRENT.*"))
-    assert load_index(out).path == second
+    assert verify_index(out).path == second
 
 
 def test_temp_generation_alone_is_not_an_index(tmp_path, few_articles, hashing_embedder):
@@ -279,7 +279,7 @@ def test_temp_generation_alone_is_not_an_index(tmp_path, few_articles, hashing_e
     out.mkdir()
     shutil.copytree(src, out / ".gen-20240101T000000-1-00001.xyz")
     with pytest.raises(IndexNotFoundError):
-        load_index(out)
+        verify_index(out)
 
 
 def test_empty_corpus_and_oversized_chunks_refused(tmp_path, few_articles, hashing_embedder):

@@ -10,7 +10,7 @@ import pytest
 
 from embeddings.encoder import HashingEmbedder
 from qa.errors import IndexCorruptError, IndexMismatchError
-from qa.index.store import FILES, current_generation, load_index
+from qa.index.store import FILES, current_generation, verify_index
 from qa.lexical.bm25 import LEXICAL_FILES, LexicalIndex, tokenize
 
 
@@ -96,7 +96,7 @@ def test_lexical_files_are_in_the_manifest(small_index):
     assert set(LEXICAL_FILES) <= set(FILES) == set(m["files"])
     assert m["format_version"] == 2
     assert m["lexical"]["tokenizer"] in ("bigram", "jieba", "both")
-    idx = load_index(small_index)
+    idx = verify_index(small_index)
     assert idx.lexical.size == idx.size == int(idx.lexical.bm25.scores["num_docs"])
 
 
@@ -118,7 +118,7 @@ def test_damaged_lexical_file_is_detected(index_copy, name):
     b[len(b) // 2] ^= 0x01
     p.write_bytes(bytes(b))
     with pytest.raises(IndexCorruptError, match=name):
-        load_index(index_copy)
+        verify_index(index_copy)
 
 
 def test_format_1_index_is_refused_with_the_rebuild_command(index_copy):
@@ -127,7 +127,7 @@ def test_format_1_index_is_refused_with_the_rebuild_command(index_copy):
     m["format_version"] = 1
     (gen / "manifest.json").write_text(json.dumps(m), encoding="utf-8")
     with pytest.raises(IndexMismatchError, match="rebuild with: newsqa index"):
-        load_index(index_copy)
+        verify_index(index_copy)
 
 
 def test_missing_lexical_section_is_corrupt(index_copy):
@@ -136,7 +136,7 @@ def test_missing_lexical_section_is_corrupt(index_copy):
     del m["lexical"]
     (gen / "manifest.json").write_text(json.dumps(m), encoding="utf-8")
     with pytest.raises(IndexCorruptError, match="lexical"):
-        load_index(index_copy)
+        verify_index(index_copy)
 
 
 # --- pinyin: the lexical bridge for English questions ------------------------------------
@@ -173,7 +173,7 @@ def test_english_names_find_chinese_text():
 
 
 def test_manifest_records_pinyin(small_index):
-    idx = load_index(small_index)
+    idx = verify_index(small_index)
     assert idx.manifest["lexical"]["pinyin"] is True and idx.lexical.pinyin
 
 

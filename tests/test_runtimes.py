@@ -10,7 +10,7 @@ from embeddings.runtimes import RUNTIMES, default_runtime, runtime_of
 from qa.api import index_runtime
 from qa.errors import IndexMismatchError
 from qa.index.build import build_index
-from qa.index.store import load_index
+from qa.index.store import verify_index
 
 from qa.ingest.chunking import ChunkParams
 
@@ -46,9 +46,9 @@ def test_index_records_its_runtime_and_refuses_another(tmp_path, seed_articles):
     out = tmp_path / "idx"
     build_index(seed_articles[:3], _RuntimeHashing("onnx-int8"), out, SMALL_PARAMS)
     assert index_runtime(out) == "onnx-int8"
-    load_index(out, identity=_RuntimeHashing("onnx-int8").identity)
+    verify_index(out, identity=_RuntimeHashing("onnx-int8").identity)
     with pytest.raises(IndexMismatchError, match="onnx-int8 vectors.*torch-fp32.*NEWSQA_EMBED_RUNTIME=onnx-int8"):
-        load_index(out, identity=_RuntimeHashing("torch-fp32").identity)
+        verify_index(out, identity=_RuntimeHashing("torch-fp32").identity)
     assert index_runtime(tmp_path / "nothing-here") is None
 
 

@@ -90,9 +90,9 @@ def test_run_squad_scores_and_caches(tiny, tmp_path):
 def test_run_squad_mixed_with_news(tiny, tmp_path, seed_dir):
     emb = HashingEmbedder(dim=256)
     folder, arts, _qs = squad_index(tiny, emb, mix=True, news_paths=[seed_dir], cache_dir=tmp_path / "cache")
-    from qa.index.store import load_index
+    from qa.index.store import verify_index
 
-    idx = load_index(folder)
+    idx = verify_index(folder)
     assert len(idx.articles) == len(arts) + 29  # the 29 seed articles and the 3 paragraphs
     assert "mix" in folder.name
 

@@ -8,16 +8,16 @@ from qa import ask
 from qa.answer.answer_type import expected_type
 from qa.answer.extractive import Candidate
 from qa.answer.ground import context_sentences, ground, off_subject, on_subject, subject_coverage
-from qa.index.store import load_index
+from qa.index.store import verify_index
 from qa.types import Hit
 
-# a paraphrase of the 虎哥 question (g037): "哪家企业" also matches 60多家企业入驻 in the live-streaming article
+# a paraphrase asking for a company: "哪家企业" also matches 60多家企业入驻 in the live-streaming article
 Q_HUGE = "柯城把上门收废品的模式搬到农村试点时，是跟哪家企业联手的？"
 
 
 def _cands(small_index, *needles):
     """One candidate per needle: the sentence holding it, in the order given (rank 1 first)."""
-    idx = load_index(small_index)
+    idx = verify_index(small_index)
     out = []
     for r, n in enumerate(needles, 1):
         c = next(c for c in idx.chunks if n in c.text)
@@ -90,7 +90,7 @@ def test_a_model_refusal_of_a_near_miss_question_stands(small_index, hashing_emb
 
 
 def test_a_bare_quantity_in_another_notation_is_supported_by_value(small_index):
-    idx = load_index(small_index)
+    idx = verify_index(small_index)
     c = next(c for c in idx.chunks if "七八千元" in c.text)
     hits = [Hit(c, idx.articles[c.article_id], 0.9, 1)]
     q = "How much does Chen Longxing earn per month on average?"
@@ -112,9 +112,10 @@ def test_a_typed_quote_does_not_add_an_untyped_sentence(small_index, hashing_emb
     monkeypatch.setattr(p.extractive, "candidates", lambda *a, **k: [typed, scene])
     hits = [typed.hit, scene.hit]
     qvec = p.retriever.embed(q)
-    _, two, refused, _ = p.extractive.answer(q, qvec, hits)
+    ex = p.extractive.answer(q, qvec, hits)
+    two, refused = ex.citations, ex.refused
     assert not refused and len(two) == 2  # untyped: the close second sentence is quoted as well
-    _, one, _, _ = p.extractive.answer(q, qvec, hits, expected_type(q))
+    one = p.extractive.answer(q, qvec, hits, expected_type(q)).citations
     assert [c.quote for c in one] == [two[0].quote] and "七八千元" in one[0].quote
 
 
@@ -131,7 +132,8 @@ def test_a_second_quote_from_another_article_must_name_the_questions_date(small_
     qvec = p.retriever.embed(q)
     for second, quoted in ((mayor, 2), (other, 1)):
         monkeypatch.setattr(p.extractive, "candidates", lambda *a, s=second, **k: [scene, close(s)])
-        _, cites, refused, _ = p.extractive.answer(q, qvec, [scene.hit, second.hit])
+        ex = p.extractive.answer(q, qvec, [scene.hit, second.hit])
+        cites, refused = ex.citations, ex.refused
         assert not refused and len(cites) == quoted, second.text
 
 
@@ -155,7 +157,7 @@ class _Directed:
 
 @pytest.mark.parametrize("other, cited", [(0.8, "30来分钟"), (0.5, None)])
 def test_a_number_is_cited_from_the_sentence_stating_it_or_not_at_all(small_index, other, cited):
-    idx = load_index(small_index)
+    idx = verify_index(small_index)
     c = next(c for c in idx.chunks if "30来分钟" in c.text and "半个多小时" in c.text)
     hits = [Hit(c, idx.articles[c.article_id], 0.9, 1)]
     q = "After Ms. Yao reported a broken stairwell light, how soon did the electrician arrive?"
@@ -192,7 +194,7 @@ def test_an_english_question_is_kept_on_subject_by_its_chinese_terms(small_index
 
 
 def test_a_bare_english_quantity_is_supported_by_the_sentence_stating_its_number(small_index):
-    idx = load_index(small_index)
+    idx = verify_index(small_index)
     c = next(c for c in idx.chunks if "49亩抛荒地" in c.text)
     hits = [Hit(c, idx.articles[c.article_id], 0.9, 1)]
     q = "How many mu of abandoned land did the land reclamation project turn into farmland?"
@@ -206,6 +208,7 @@ def test_a_bare_english_quantity_is_supported_by_the_sentence_stating_its_number
 
 def test_an_off_subject_quote_is_left_out_of_the_fallback_answer(small_index, hashing_embedder, monkeypatch):
     from qa.api import get_pipeline
+    from qa.answer.extractive import Extract
     from qa.types import Citation
 
     p = get_pipeline(small_index, embedder=hashing_embedder)
@@ -218,13 +221,13 @@ def test_an_off_subject_quote_is_left_out_of_the_fallback_answer(small_index, ha
     cites = (cite(1, waste), cite(2, live))
     text = "".join(f"{c.quote}[{c.n}]" for c in cites)
     diag = {"top_score": 0.95, "best_lexical": 0.5, "missing_numbers": 0.0}
-    monkeypatch.setattr(p.extractive, "answer", lambda *a, **k: (text, cites, False, diag))
+    monkeypatch.setattr(p.extractive, "answer", lambda *a, **k: Extract(text, cites, False, diag))
     monkeypatch.setattr(p.retriever, "retrieve", lambda *a, **k: [waste.hit, live.hit])
     a = ask(Q_HUGE, index=small_index, embedder=hashing_embedder, generator=Reply("柯城与一家外地企业联手。"))
     assert a.answerer == "extractive" and not a.refused
     assert [c.quote for c in a.citations] == [cites[0].quote] and a.citations[0].n == 1
     assert a.text == f"{cites[0].quote}[1]"
     # with only the off-subject quote left to offer, it is a refusal
-    monkeypatch.setattr(p.extractive, "answer", lambda *a, **k: (f"{cites[1].quote}[1]", (cite(1, live),), False, diag))
+    monkeypatch.setattr(p.extractive, "answer", lambda *a, **k: Extract(f"{cites[1].quote}[1]", (cite(1, live),), False, diag))
     b = ask(Q_HUGE, index=small_index, embedder=hashing_embedder, generator=Reply("柯城与一家外地企业联手。"))
     assert b.refused and not b.citations

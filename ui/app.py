@@ -77,7 +77,14 @@ class DenyFileRoutes:
 
 
 def render_sources(a: Answer, articles: dict[str, Any]) -> str:
-    """HTML for the sources panel: each quote highlighted inside its surrounding article text."""
+    """HTML for the sources panel: each quote highlighted inside its surrounding article text.
+
+    Args:
+        a: the answer.
+        articles: the articles of the index generation the answer came from
+            (``Answer.index_generation``); a citation whose article is not there, or
+            whose text differs, is shown as its quote alone.
+    """
     parts: list[str] = []
     if a.refused:
         parts.append("<p><b>资料中没有相关信息 / The articles do not cover this.</b> Closest articles:</p><ul>")
@@ -90,9 +97,13 @@ def render_sources(a: Answer, articles: dict[str, Any]) -> str:
         return "\n".join(parts)
     for c in a.citations:
         art = articles.get(c.article_id)
-        body = art.body if art is not None else c.quote
-        lo, hi = max(0, c.start - CONTEXT_CHARS), min(len(body), c.end + CONTEXT_CHARS)
-        before, quote, after = body[lo : c.start], body[c.start : c.end], body[c.end : hi]
+        if art is not None and art.body[c.start : c.end] == c.quote:
+            body = art.body
+            lo, hi = max(0, c.start - CONTEXT_CHARS), min(len(body), c.end + CONTEXT_CHARS)
+            before, quote, after = body[lo : c.start], body[c.start : c.end], body[c.end : hi]
+        else:  # not the generation the answer came from: the quote alone, never a slice of other text
+            body, lo, hi = c.quote, 0, len(c.quote)
+            before, quote, after = "", c.quote, ""
         meta = " · ".join(html.escape(x) for x in (c.paper or "", c.date or "") if x)
         parts.append(
             "<div class='newsqa-source'>"
@@ -153,6 +164,11 @@ def build_app(index: Path | None = None, model: str | None = None, embedder: Any
         # Gradio's max_length is enforced only in the browser: the API gets anything
         return clean_question(question)
 
+    def articles_of(a: Answer) -> dict[str, Any]:
+        """The articles of the generation that answered (the pipeline may have swapped since start-up)."""
+        p = get_pipeline(index, model, embedder)
+        return p.index.articles if p.generation == a.index_generation else {}
+
     def answer_one(question: Any, request: Any = None) -> tuple[str, Answer | None]:
         """Shared by the chat box and the /chat API: (message to show, the Answer if any)."""
         try:
@@ -188,7 +204,7 @@ def build_app(index: Path | None = None, model: str | None = None, embedder: Any
                     if isinstance(item, Answer):
                         note = f"\n\n*（按“{item.rewritten_query}”检索）*" if item.rewritten_query else ""
                         shown[-1] = {"role": "assistant", "content": item.text + note}
-                        yield "", shown, render_sources(item, pipe.index.articles)
+                        yield "", shown, render_sources(item, articles_of(item))
                     else:
                         partial += item
                         shown[-1] = {"role": "assistant", "content": partial}

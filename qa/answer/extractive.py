@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
 import numpy as np
@@ -202,7 +202,7 @@ class ExtractiveAnswerer:
 
     def answer(
         self, question: str, qvec: np.ndarray, hits: Sequence[Hit], wanted: Any = None, latin: bool | None = None
-    ) -> tuple[str, tuple[Citation, ...], bool, dict]:
+    ) -> "Extract":
         """Answer from the hits.
 
         Args:
@@ -213,20 +213,20 @@ class ExtractiveAnswerer:
             latin: whether the question as asked is in a Latin script (default: judged from ``question``).
 
         Returns:
-            (text with [n] markers, citations, refused, diagnostics).
+            An ``Extract``: text with [n] markers, citations, refused, and the signals it decided on.
         """
         latin = is_mostly_latin(question) if latin is None else latin
         cands = self.candidates(question, qvec, hits, latin) if hits else []
         diag: dict[str, float] = {"top_score": hits[0].score if hits else 0.0}
         if not cands:
-            return (REFUSAL_EN if latin else REFUSAL_ZH), (), True, diag
+            return Extract(REFUSAL_EN if latin else REFUSAL_ZH, (), True, diag)
         best = cands[0]
         diag.update(best_lexical=best.lexical, best_dense=best.dense, best_score=best.score)
         qnums = _QNUM.findall(norm(question))
         seen = norm("".join(h.article.title + h.chunk.text for h in hits))
         diag["missing_numbers"] = float(sum(1 for x in qnums if x not in seen))
         if prechecks_out(diag, latin, self.settings):
-            return (REFUSAL_EN if latin else REFUSAL_ZH), (), True, diag
+            return Extract(REFUSAL_EN if latin else REFUSAL_ZH, (), True, diag)
         chosen = [best]
         for c in cands[1:3]:
             if wanted is not None and wanted.satisfied_by(best.text) and not wanted.satisfied_by(c.text):
@@ -254,7 +254,22 @@ class ExtractiveAnswerer:
             raw_start, raw_end = a.raw_offsets(start, end)
             citations.append(Citation(n, a.id, a.title, a.date, a.source, text, start, end, raw_start, raw_end, a.paper))
             parts.append(f"{text}[{n}]")
-        return "".join(parts), tuple(citations), False, diag
+        return Extract("".join(parts), tuple(citations), False, diag)
+
+
+@dataclass(frozen=True)
+class Extract:
+    """The extractive answer: quoted sentences with [n] markers, their citations, and why.
+
+    ``signals`` holds the scores the refusal was decided on: ``top_score`` (the best
+    passage's cosine), ``best_lexical``/``best_dense``/``best_score`` (the best
+    sentence's word support, cosine and combined score) and ``missing_numbers``.
+    """
+
+    text: str
+    citations: tuple[Citation, ...]
+    refused: bool
+    signals: dict[str, float] = field(default_factory=dict)
 
 
 def prechecks_out(diag: dict[str, float], latin: bool, s: AnswerSettings) -> bool:

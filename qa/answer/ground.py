@@ -14,7 +14,6 @@ import re
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-import numpy as np
 
 from qa.answer.extractive import BACK_REF, WHY_Q, Candidate
 from qa.numbers import quantities, strip_thousands, values

@@ -24,7 +24,7 @@ from qa.ingest.chunking import ChunkParams, chunk_articles
 from qa.ingest.corpus import corpus_hash
 from qa.errors import IndexMismatchError, IndexWriteError
 from qa.index.reuse import embed_with_reuse
-from qa.index.store import FILES, FORMAT_VERSION, _current_name, lexical_text, manifest_digest, passage_text, verify_index
+from qa.index.store import FILES, FORMAT_VERSION, current_name, lexical_text, manifest_digest, passage_text, verify_index
 from qa.lexical.bm25 import DEFAULT_TOKENIZER, LEXICAL_FILES, TOKENIZERS, LexicalIndex
 from qa.types import Article
 
@@ -162,7 +162,7 @@ def build_index(
     with build_lock(out_dir):
         _crash_point("locked")
         _clean_orphans(out_dir)  # under the lock: never another builder's temp folder
-        previous = _current_name(out_dir)
+        previous = current_name(out_dir)
         try:
             gen = _write_generation(out_dir, info)
         except (OSError, RuntimeError) as e:  # disk full, file too large, read-only folder...

@@ -68,7 +68,8 @@ def _read_current(pointer: Path) -> str:
     return safe_io.read_text(pointer, safe_io.CURRENT_MAX).strip()
 
 
-def _current_name(out_dir: Path) -> str | None:
+def current_name(out_dir: Path) -> str | None:
+    """The generation ``CURRENT`` names, or None when it is missing, unreadable or not a generation name."""
     try:
         name = _read_current(out_dir / "CURRENT")
     except (OSError, IndexCorruptError):
@@ -270,14 +271,6 @@ def check_model(manifest: dict[str, Any], identity: dict[str, Any], where: Path)
             f"embeds questions with export {query_ex}; rebuild the index with: newsqa index"
         )
 
-
-def load_index(index_dir: Path, identity: dict[str, Any] | None = None) -> NewsIndex:
-    """Load the current generation of an index; the same checks as ``verify_index``.
-
-    Raises:
-        IndexNotFoundError, IndexCorruptError, IndexMismatchError.
-    """
-    return verify_index(index_dir, identity)
 
 
 def verify_index(index_dir: Path, identity: dict[str, Any] | None = None) -> NewsIndex:

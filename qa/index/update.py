@@ -66,7 +66,8 @@ def update_index(index_dir: Path, embedder: Any, add: Sequence[Article] = (), re
         raise IndexNotFoundError(f"no index at {index_dir} to update; build one first with: newsqa index") from None
     articles = updated_articles(current_articles(index_dir), add, remove)
     ch = manifest.get("chunking", {})
-    params = ChunkParams(int(ch.get("chunk_size", 160)), int(ch.get("chunk_overlap", 32)))
+    default = ChunkParams()
+    params = ChunkParams(int(ch.get("chunk_size", default.chunk_size)), int(ch.get("chunk_overlap", default.chunk_overlap)))
     tok = manifest.get("lexical", {}).get("tokenizer")
     kwargs = {"params": params, **({"tokenizer": tok} if tok else {}), **build_kwargs}
     return build_index(articles, embedder, index_dir, progress=progress, **kwargs)

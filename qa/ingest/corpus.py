@@ -7,13 +7,12 @@ import logging
 from pathlib import Path
 from typing import Iterable
 
+from qa.settings import max_article_chars as default_max_article_chars
 from qa.errors import CorpusError
 from qa.ingest.parse import find_banners, parse_page, read_jsonl_articles, read_text
 from qa.types import Article
 
 log = logging.getLogger(__name__)
-
-MAX_ARTICLE_CHARS = 200_000  # far above any newspaper article; a runaway page would embed for hours
 
 
 def corpus_files(paths: Iterable[Path]) -> list[Path]:
@@ -56,12 +55,12 @@ def load_articles(paths: Iterable[Path], max_article_chars: int | None = None) -
     Args:
         paths: corpus files or folders.
         max_article_chars: an article whose body is longer is skipped with a warning naming
-            it (a runaway page, not an article); None: ``MAX_ARTICLE_CHARS``; 0: no cap.
+            it (a runaway page, not an article); None: ``qa.settings.max_article_chars()``; 0: no cap.
 
     Returns:
         Articles in file order, each with a unique id.
     """
-    cap = MAX_ARTICLE_CHARS if max_article_chars is None else max_article_chars
+    cap = default_max_article_chars() if max_article_chars is None else max_article_chars
     files = corpus_files(paths)
     pages = {f: read_text(f) for f in files if f.suffix == ".txt"}
     banners = find_banners(pages.values())

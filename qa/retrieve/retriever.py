@@ -45,8 +45,6 @@ class Retriever:
         self.settings = settings
         self.mode = settings.retriever
         self._keys: dict[int, str] = {}  # chunk id → comparison form of its text, for collapsing reprints
-        # default filters for calls that give none (``newsqa eval --paper …`` sets them on the cached pipeline)
-        self.filters: dict[str, str | None] = {}
 
     def embed(self, question: str) -> np.ndarray:
         return self.embedder.embed_queries([question])[0]
@@ -120,10 +118,6 @@ class Retriever:
         mode = retriever or self.mode
         if mode not in RETRIEVERS:
             raise InputError(f"retriever must be one of {', '.join(RETRIEVERS)}, got {mode!r}")
-        f = self.filters
-        paper = paper if paper is not None else f.get("paper")
-        date_from = date_from if date_from is not None else f.get("date_from")
-        date_to = date_to if date_to is not None else f.get("date_to")
         mask = self.allowed(paper, date_from, date_to)
         if mask is not None and not mask.any():
             return []
@@ -200,13 +194,6 @@ class Retriever:
             kept.append(cid)
         return kept
 
-
-class DenseRetriever(Retriever):
-    """The dense-only retriever of earlier versions (``Retriever`` with ``retriever="dense"``)."""
-
-    def __init__(self, index: NewsIndex, embedder: Any, settings: RetrievalSettings | None = None) -> None:
-        base = settings or RetrievalSettings()
-        super().__init__(index, embedder, RetrievalSettings(**{**base.__dict__, "retriever": "dense"}))
 
 
 def _overlaps(a: Chunk, b: Chunk) -> bool:

@@ -1,0 +1,134 @@
+"""The answer policy: extract, pre-check, generate, ground, check the answer type, then answer, fall back or refuse."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Iterator, Sequence
+
+from qa.answer.extractive import REFUSAL_EN, REFUSAL_ZH, Extract, ExtractiveAnswerer, prechecks_out
+from qa.answer.ground import GroundedAnswer, build_messages, clean_generated, context_sentences, ground, is_refusal, off_subject
+from qa.settings import GenerationSettings
+from qa.text import is_mostly_latin
+from qa.types import Answer, Citation, Hit
+
+if TYPE_CHECKING:
+    from embeddings.encoder import Embedder
+    from qa.answer.generate import Generator
+    from qa.answer.query import Query
+
+
+@dataclass(frozen=True)
+class Frame:
+    """What every ``Answer`` of one request shares: the question, the hits, the index generation, the clock."""
+
+    question: str
+    hits: tuple[Hit, ...]
+    rewritten_query: str | None
+    index_generation: str
+    t0: float
+    timings: dict[str, float]
+
+    def answer(self, **kw) -> Answer:
+        return Answer(question=self.question, hits=self.hits, rewritten_query=self.rewritten_query,
+                      index_generation=self.index_generation, timings=dict(self.timings), **kw)
+
+
+@dataclass(frozen=True)
+class GroundedAnswerPolicy:
+    """Decides what to say for one question from its hits.
+
+    Without a generator: the extractive quote, or a refusal when the measured pre-checks
+    fail or the quote does not state the answer type asked for. With one: a looser
+    pre-check, then the model's sentence, kept only where a retrieved sentence supports
+    it (``qa.answer.ground``) and it states the type asked for; otherwise the model's
+    refusal stands or the on-subject extractive quote is the answer.
+    """
+
+    extractive: ExtractiveAnswerer
+    settings: GenerationSettings
+    embedder: "Embedder | None" = None
+
+    def run(self, query: "Query", frame: Frame, generator: "Generator | None") -> Iterator[str | Answer]:
+        """Yield the answer's text as it is written, then exactly one ``Answer``."""
+        hits = frame.hits
+        gs = self.settings
+        t2 = time.perf_counter()
+        ex = self.extractive.answer(query.scoring_text, query.scoring_vec, hits, query.wanted, query.latin)
+        refusal_text = refusal_for(query.asked)
+        ex_typed = query.wanted is None or query.wanted.satisfied_by(ex.text)
+        refused = ex.refused
+        if generator is None and not refused and not ex_typed:
+            ex = Extract(refusal_text, (), True, ex.signals)
+            refused = True
+        if generator is not None and refused:
+            # before generation refuse only when nothing relevant came back (looser bounds:
+            # the model's refusal, grounding and answer types check again); nothing to quote then
+            pre = dataclasses.replace(self.extractive.settings, min_lexical=gs.precheck_min_lexical,
+                                      min_score_latin=gs.precheck_min_score_latin)
+            if not prechecks_out(ex.signals, query.latin, pre):
+                refused, ex_typed = False, False
+        if generator is None or refused:
+            frame.timings.update(answer=time.perf_counter() - t2, total=time.perf_counter() - frame.t0)
+            yield ex.text
+            yield frame.answer(text=ex.text, refused=refused, citations=ex.citations, answerer="extractive")
+            return
+        cands = self.extractive.candidates(query.scoring_text, query.scoring_vec, hits, query.latin)
+        messages = build_messages(
+            query.rewritten or query.asked,
+            context_sentences(cands, gs.context_sentences, gs.context_chars, query.text, gs.min_subject, query.scoring_text),
+            gs.title_chars,
+        )
+        pieces: list[str] = []
+        ttft = None
+        for piece in generator.stream(messages, max_tokens=gs.max_tokens):
+            if ttft is None:
+                ttft = time.perf_counter() - frame.t0
+            pieces.append(piece)
+            yield piece
+        raw = clean_generated("".join(pieces))
+        frame.timings.update(ttft=ttft or 0.0, generate=time.perf_counter() - t2)
+        g = ground(raw, hits, embedder=self.embedder, question=query.text) if raw and not is_refusal(raw) else None
+        if g is not None and query.wanted is not None and not query.wanted.satisfied_by(g.plain):
+            g = dataclasses.replace(g, text="", citations=(), supported=0)  # e.g. asked for an age, got no age
+        frame.timings["total"] = time.perf_counter() - frame.t0
+        if g is not None and g.citations:
+            yield frame.answer(text=g.text, refused=False, citations=g.citations, answerer="generative",
+                               supported_sentences=g.supported, generated_sentences=g.total, generator=generator.name)
+            return
+        yield self._fallback(query, frame, ex, ex_typed, raw, g, generator.name, refusal_text)
+
+    def _fallback(self, query: "Query", frame: Frame, ex: Extract, ex_typed: bool, raw: str, g: GroundedAnswer | None,
+                  generator_name: str, refusal_text: str) -> Answer:
+        """Nothing the model wrote is supported: the on-subject extractive quote, or a refusal."""
+        # the quoted sentences must come from articles on the question's subject too: off-subject
+        # ones are left out, and with none left it is a refusal
+        off = off_subject(query.scoring_text, [h.article for h in frame.hits], self.settings.min_subject)
+        on: list[Citation] = [c for c in ex.citations if c.article_id not in off]
+        text, cites = ex.text, ex.citations
+        if on and len(on) < len(cites):
+            on = [dataclasses.replace(c, n=i) for i, c in enumerate(on, 1)]
+            text, cites = "".join(f"{c.quote}[{c.n}]" for c in on), tuple(on)
+        ex_off = bool(cites) and not on
+        # a model refusal stands unless the quoted sentence holds nearly all the question's words
+        # (Chinese questions only: the bound was set on them, not on English questions' translated terms)
+        model_refused = bool(raw and is_refusal(raw)) and (
+            query.latin or ex.signals.get("best_lexical", 0.0) < self.settings.override_refusal_lexical)
+        if model_refused or not ex_typed or ex_off or (g is not None and g.mismatched):
+            # the model found nothing (trust the refusal), or it pinned a fact on a subject the
+            # cited article does not name (the asked-for fact is not there), or neither it nor
+            # the quoted sentence states what was asked: refuse and list the closest articles
+            return frame.answer(text=refusal_text, refused=True, answerer="generative", generator=generator_name,
+                                supported_sentences=g.supported if g else None,
+                                generated_sentences=g.total if g else None)
+        return frame.answer(text=text, refused=False, citations=cites, answerer="extractive", generator=generator_name,
+                            supported_sentences=0, generated_sentences=g.total if g else 0)
+
+
+def refusal_for(question: str) -> str:
+    """The refusal text in the question's language."""
+    return REFUSAL_EN if is_mostly_latin(question) else REFUSAL_ZH
+
+
+__all__: Sequence[str] = ("Frame", "GroundedAnswerPolicy", "refusal_for")
