@@ -113,6 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_index_opt(p)
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+    p.add_argument("--trusted-proxies", default=None, metavar="ADDRS",
+                   help="comma-separated addresses of reverse proxies whose X-Forwarded-For is believed "
+                        "(default $NEWSQA_TRUSTED_PROXIES or none: the client is the connecting address)")
 
     p = sub.add_parser("bench", help="benchmark against the plain LangChain recipe, side by side (bench/compare.py; prints figures)")
     p.add_argument("--repeat", type=int, default=5, help="passes over the question list (default 5)")
@@ -315,14 +318,21 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         print(f"no index at {idx}: building it from {default_corpus_dir()} first", file=sys.stderr)
         args.paths, args.chunk_size, args.chunk_overlap = [], CHUNK.chunk_size, CHUNK.chunk_overlap
         _cmd_index(args)
+    from dataclasses import replace
+
     from ui.app import check_environment, serve
+    from ui.guard import ServerLimits
 
     check_environment()
+    limits = ServerLimits.from_env()
+    if args.trusted_proxies is not None:
+        limits = replace(limits, trusted_proxies=args.trusted_proxies.strip())
     user, password = os.environ.get("NEWSQA_AUTH_USER"), os.environ.get("NEWSQA_AUTH_PASSWORD")
     if bool(user) != bool(password):
-        raise NewsQAError("set both NEWSQA_AUTH_USER and NEWSQA_AUTH_PASSWORD for basic auth, or neither")
+        raise NewsQAError("set both NEWSQA_AUTH_USER and NEWSQA_AUTH_PASSWORD for the login form, or neither")
     print(f"newsqa chat: loading; then open http://{args.host}:{args.port}/ in a browser (Ctrl+C stops it)", file=sys.stderr)
-    serve(args.host, args.port, index=idx, model=args.model, auth=(user, password) if user else None, quiet=True)
+    serve(args.host, args.port, index=idx, model=args.model, auth=(user, password) if user else None, quiet=True,
+          limits=limits)
     return 0
 
 

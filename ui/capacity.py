@@ -102,8 +102,10 @@ class FairGate:
         for k, q in self._waiting.items():
             if k != key:
                 ahead += min(len(q), mine + (1 if self._last_served.get(k, -math.inf) <= my_last else 0))
-        turns = math.ceil((ahead + 1 + max(busy - self.capacity.workers + 1, 0)) / self.capacity.workers)
-        return self._service * turns
+        free = max(self.capacity.workers - busy, 0)
+        if ahead < free:
+            return 0.0
+        return self._service * math.ceil((ahead + 1 - free) / self.capacity.workers)
 
     # ----------------------------------------------------------------- admission
     @contextmanager
