@@ -58,9 +58,9 @@ def read_bytes(path: Path, max_bytes: int) -> bytes:
     Raises:
         FileNotFoundError, IndexCorruptError: see ``_open``; also when the file grows past the limit while read.
     """
-    fd, _ = _open(Path(path), max_bytes)
+    fd, size = _open(Path(path), max_bytes)
     with os.fdopen(fd, "rb") as f:
-        data = f.read(max_bytes + 1)
+        data = f.read(size + 1)  # the stat'ed size, plus one byte to notice a file that grew
     if len(data) > max_bytes:
         raise IndexCorruptError(f"{path} is larger than the {max_bytes} bytes allowed")
     return data
