@@ -120,6 +120,32 @@ def run_load(url: str, clients: int, questions: int, timeout: float = 120.0,
     }
 
 
+def run_heavy(url: str, questions: int, second_after: float, timeout: float = 120.0) -> dict:
+    """One address fires ``questions`` questions at once (its whole allowance); a second user asks one meanwhile.
+
+    Returns:
+        {"heavy_outcomes", "heavy_answered", "heavy_p50_ms", "second_user": {"outcome", "ms"}}.
+    """
+    second: dict = {}
+
+    def second_user() -> None:
+        time.sleep(second_after)
+        outcome, dt = ask_once(url, QUESTIONS[0], "127.0.0.2", timeout)
+        second.update(outcome=outcome, ms=round(dt * 1000))
+
+    late = threading.Thread(target=second_user, daemon=True)
+    late.start()
+    with cf.ThreadPoolExecutor(questions) as ex:
+        results = list(ex.map(lambda j: ask_once(url, QUESTIONS[j % len(QUESTIONS)], "127.0.0.4", timeout), range(questions)))
+    late.join(timeout + 5)
+    ok = [t for status, t in results if status == "ok"]
+    outcomes: dict[str, int] = {}
+    for status, _ in results:
+        outcomes[status] = outcomes.get(status, 0) + 1
+    return {"heavy_outcomes": outcomes, "heavy_answered": len(ok),
+            "heavy_p50_ms": round(pct(ok, 50) * 1000) if ok else None, "second_user": second or None}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--clients", type=int, default=40)
@@ -128,6 +154,8 @@ def main() -> int:
     ap.add_argument("--timeout", type=float, default=300.0, help="seconds before a request counts as hung")
     ap.add_argument("--url", default=None, help="a running newsqa serve (default: start one in-process)")
     ap.add_argument("--index", type=Path, default=None)
+    ap.add_argument("--heavy", type=int, default=0,
+                    help="also: one address fires this many questions at once, and the second user asks meanwhile")
     args = ap.parse_args()
 
     app = None
@@ -145,11 +173,18 @@ def main() -> int:
         url = f"http://127.0.0.1:{port}/"
     url = url if url.endswith("/") else url + "/"
     print(f"answerer: NEWSQA_GENERATOR={os.environ.get('NEWSQA_GENERATOR', '(default)')}")
+    outcome, dt = ask_once(url, QUESTIONS[3], "127.0.0.3", args.timeout)  # warm: first answers load lazy parts
+    print(f"warm-up question: {outcome} in {dt:.1f} s")
     r = run_load(url, args.clients, args.questions, timeout=args.timeout, second_after=args.second_after)
     print(f"{args.clients} clients x {args.questions} questions = {r['requests']} requests in {r['wall_s']} s")
     print(f"answered: {r['answered']}, rejected: {r['rejected']}, hung: {r['hung']} {r['outcomes']}")
     print(f"latency of answered (waiting included): p50 {r['p50_ms']} ms, p95 {r['p95_ms']} ms, max {r['max_ms']} ms")
     print(f"second user (asked {args.second_after:g} s in): {r['second_user']}")
+    if args.heavy:
+        time.sleep(2)
+        h = run_heavy(url, args.heavy, args.second_after, timeout=args.timeout)
+        print(f"one address, {args.heavy} questions at once: {h['heavy_outcomes']} (answered p50 {h['heavy_p50_ms']} ms)")
+        print(f"second user meanwhile (asked {args.second_after:g} s in): {h['second_user']}")
     outcome, dt = ask_once(url, QUESTIONS[3], "127.0.0.3", args.timeout)
     print(f"server healthy afterwards: {outcome} in {dt:.1f} s")
     if app is not None:

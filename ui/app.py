@@ -272,6 +272,7 @@ def serve(
         show_error=False,
         auth=auth,
         max_file_size="1mb",
+        max_threads=limits.capacity.threads,  # waiting questions hold threads (ui.capacity); room for all
         allowed_paths=[],
         blocked_paths=[str(Path(__file__).resolve().parent.parent)],
         prevent_thread_lock=prevent_thread_lock,

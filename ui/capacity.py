@@ -33,40 +33,50 @@ class Capacity:
     workers: int = 2
     per_client_queue: int = 2
     max_wait: float = 20.0
-    max_waiting: int = 32
-    first_estimate: float = 4.0
+    max_waiting: int = 48
+    first_estimate: float = 2.0
 
     @property
     def max_concurrent(self) -> int:
-        """Requests the web framework must let through at once so that waiting happens here."""
-        return self.workers + self.max_waiting
+        """Requests the web framework must let through at once, so that every one reaches the gate
+        at once (to wait here, bounded, or be turned away) instead of queueing in front of it."""
+        return self.workers + self.max_waiting + 8
+
+    @property
+    def threads(self) -> int:
+        """Worker threads the web framework needs: a waiting question holds one."""
+        return self.max_concurrent + 8
 
 
 class _Ticket:
-    __slots__ = ("key", "n", "granted")
+    __slots__ = ("key", "n", "granted", "bumped")
 
     def __init__(self, key: str, n: int) -> None:
-        self.key, self.n, self.granted = key, n, False
+        self.key, self.n, self.granted, self.bumped = key, n, False, False
 
 
 class FairGate:
     """Admission for answers, shared by every thread that serves one. Thread-safe.
 
-    A free worker goes to the waiting address served least recently (a newcomer before
-    someone on their fifth question), never to a second question of an address that
-    already has one running. A question is turned away at once when its estimated wait
-    exceeds ``max_wait``, and after ``max_wait`` seconds if it still has not started;
-    nobody waits longer.
+    A free worker goes to the waiting address that asked least in the last
+    ``usage_window`` seconds (ties: served least recently, then first come), never to a
+    second question of an address that already has one running. So a newcomer goes
+    before someone on their fifth question, and a full queue makes room for a newcomer
+    by turning away the heaviest asker's last question. A question is turned away at
+    once when its estimated wait exceeds ``max_wait``, and after ``max_wait`` seconds if
+    it still has not started: nobody waits longer.
     """
 
     def __init__(self, capacity: Capacity = Capacity(), clock: Callable[[], float] = time.monotonic,
-                 max_clients: int = 10_000) -> None:
+                 max_clients: int = 10_000, usage_window: float = 60.0) -> None:
         self.capacity = capacity
         self._clock = clock
         self._cond = threading.Condition()
-        self._waiting: OrderedDict[str, deque[_Ticket]] = OrderedDict()
+        self._waiting: list[_Ticket] = []
         self._running: dict[str, int] = {}
         self._last_served: OrderedDict[str, float] = OrderedDict()
+        self._asked: OrderedDict[str, deque[float]] = OrderedDict()
+        self._usage_window = usage_window
         self._max_clients = max_clients
         self._seq = itertools.count()
         self._service = capacity.first_estimate  # moving average of one answer's seconds
@@ -75,37 +85,42 @@ class FairGate:
     @property
     def waiting(self) -> int:
         with self._cond:
-            return sum(len(q) for q in self._waiting.values())
+            return len(self._waiting)
 
     @property
     def running(self) -> int:
         with self._cond:
             return sum(self._running.values())
 
-    def estimate(self, key: str | None = None) -> float:
-        """Seconds a new question from ``key`` would wait (None: from an address never served)."""
+    def estimate(self, key: str) -> float:
+        """Seconds a new question from ``key`` would wait, from the queue and the timed answers."""
         with self._cond:
             return self._estimate_locked(key)
 
-    def _estimate_locked(self, key: str | None = None) -> float:
-        """The questions served before a new one from ``key``, in workers' turns of one average answer.
+    def _usage(self, key: str, now: float) -> int:
+        times = self._asked.get(key)
+        while times and now - times[0] >= self._usage_window:
+            times.popleft()
+        return len(times) if times else 0
 
-        Service is round-robin over addresses, so an address waits behind one question
-        of every other waiting address per turn, not behind everyone's whole queue.
-        """
-        busy = sum(self._running.values())
-        if busy < self.capacity.workers and not self._waiting:
-            return 0.0
-        mine = len(self._waiting.get(key, ())) if key is not None else 0
-        my_last = self._last_served.get(key, -math.inf) if key is not None else -math.inf
-        ahead = mine
-        for k, q in self._waiting.items():
-            if k != key:
-                ahead += min(len(q), mine + (1 if self._last_served.get(k, -math.inf) <= my_last else 0))
-        free = max(self.capacity.workers - busy, 0)
+    def _rank(self, key: str, now: float) -> tuple[int, float]:
+        return self._usage(key, now), self._last_served.get(key, -math.inf)
+
+    def _estimate_locked(self, key: str) -> float:
+        """Waiting questions ranked before a new one from ``key``, in workers' turns of one average answer."""
+        now = self._clock()
+        mine = self._rank(key, now)
+        ahead = sum(1 for t in self._waiting if t.key == key or self._rank(t.key, now) <= mine)
+        free = max(self.capacity.workers - sum(self._running.values()), 0)
         if ahead < free:
             return 0.0
         return self._service * math.ceil((ahead + 1 - free) / self.capacity.workers)
+
+    def _remember(self, table: OrderedDict, key: str, value: object) -> None:
+        table[key] = value
+        table.move_to_end(key)
+        while len(table) > self._max_clients:
+            table.popitem(last=False)
 
     # ----------------------------------------------------------------- admission
     @contextmanager
@@ -126,24 +141,41 @@ class FairGate:
     def _enter(self, key: str) -> None:
         cap = self.capacity
         with self._cond:
-            mine = self._waiting.get(key)
-            if mine is not None and len(mine) >= cap.per_client_queue:
-                raise Busy(f"You already have {len(mine) + self._running.get(key, 0)} questions in progress; "
+            now = self._clock()
+            asked = self._asked.get(key) or deque()
+            asked.append(now)  # every attempt counts, answered or turned away: hammering lowers the rank
+            self._remember(self._asked, key, asked)
+            mine = sum(1 for t in self._waiting if t.key == key)
+            if mine >= cap.per_client_queue:
+                raise Busy(f"You already have {mine + self._running.get(key, 0)} questions in progress; "
                            "please wait for their answers. / 您已有问题在处理中，请稍候。")
-            waiting = sum(len(q) for q in self._waiting.values())
             est = self._estimate_locked(key)
-            if waiting >= cap.max_waiting or est > cap.max_wait:
+            if est > cap.max_wait:
                 raise Busy(self._busy_message(max(est - cap.max_wait, self._service)))
+            if len(self._waiting) >= cap.max_waiting and not self._bump_locked(key, now):
+                raise Busy(self._busy_message(est or self._service))
             ticket = _Ticket(key, next(self._seq))
-            self._waiting.setdefault(key, deque()).append(ticket)
+            self._waiting.append(ticket)
             self._dispatch_locked()
-            deadline = self._clock() + cap.max_wait
+            deadline = now + cap.max_wait
             while not ticket.granted:
                 left = deadline - self._clock()
-                if left <= 0:
-                    self._drop_locked(ticket)
+                if ticket.bumped or left <= 0:
+                    if not ticket.bumped:
+                        self._waiting.remove(ticket)
                     raise Busy(self._busy_message(self._estimate_locked(key) or self._service))
                 self._cond.wait(timeout=min(left, 1.0))
+
+    def _bump_locked(self, key: str, now: float) -> bool:
+        """Make room for ``key`` by turning away the last question of a heavier asker, if there is one."""
+        mine = self._rank(key, now)
+        worst = max(self._waiting, key=lambda t: (self._rank(t.key, now), t.n))
+        if self._rank(worst.key, now)[0] <= mine[0]:
+            return False
+        self._waiting.remove(worst)
+        worst.bumped = True
+        self._cond.notify_all()
+        return True
 
     def _leave(self, key: str, seconds: float) -> None:
         with self._cond:
@@ -152,36 +184,21 @@ class FairGate:
                 self._running[key] = n
             else:
                 self._running.pop(key, None)
-            self._service = 0.8 * self._service + 0.2 * max(seconds, 0.0)
+            self._service = 0.7 * self._service + 0.3 * max(seconds, 0.0)
             self._dispatch_locked()
 
-    def _drop_locked(self, ticket: _Ticket) -> None:
-        q = self._waiting.get(ticket.key)
-        if q is not None:
-            try:
-                q.remove(ticket)
-            except ValueError:
-                pass
-            if not q:
-                del self._waiting[ticket.key]
-
     def _dispatch_locked(self) -> None:
-        """Give free workers to waiting addresses that have nothing running, least recently served first."""
+        """Give free workers to waiting addresses that have nothing running, lowest rank first."""
+        now = self._clock()
         while sum(self._running.values()) < self.capacity.workers:
-            ready = [k for k, q in self._waiting.items() if q and not self._running.get(k)]
+            ready = [t for t in self._waiting if not self._running.get(t.key)]
             if not ready:
                 return
-            key = min(ready, key=lambda k: (self._last_served.get(k, -math.inf), self._waiting[k][0].n))
-            q = self._waiting[key]
-            ticket = q.popleft()
-            if not q:
-                del self._waiting[key]
+            ticket = min(ready, key=lambda t: (self._rank(t.key, now), t.n))
+            self._waiting.remove(ticket)
             ticket.granted = True
-            self._running[key] = self._running.get(key, 0) + 1
-            self._last_served[key] = self._clock()
-            self._last_served.move_to_end(key)
-            while len(self._last_served) > self._max_clients:
-                self._last_served.popitem(last=False)
+            self._running[ticket.key] = self._running.get(ticket.key, 0) + 1
+            self._remember(self._last_served, ticket.key, now)
             self._cond.notify_all()
 
     def _busy_message(self, retry: float) -> str:
