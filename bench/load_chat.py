@@ -16,6 +16,7 @@ import argparse
 import concurrent.futures as cf
 import json
 import os
+import re
 import socket
 import sys
 import threading
@@ -43,6 +44,27 @@ def client_address(i: int) -> str:
 
 def ask_once(url: str, question: str, source: str | None, timeout: float) -> tuple[str, float]:
     """One question through the chat's HTTP API (/gradio_api/call/chat) from ``source``: (outcome, seconds)."""
+    outcome, dt, _ = _ask(url, question, source, timeout)
+    return outcome, dt
+
+
+def ask_as_a_person(url: str, question: str, source: str, timeout: float, tries: int = 3) -> dict:
+    """Ask, and when told "try again in N s", wait N s and ask again (up to ``tries`` times).
+
+    Returns:
+        {"outcome", "ms" (from the first ask to the last reply), "tries"}.
+    """
+    t0 = time.perf_counter()
+    for n in range(1, tries + 1):
+        outcome, _, text = _ask(url, question, source, timeout)
+        m = re.search(r"try again in (\d+) s", text)
+        if outcome == "ok" or m is None or n == tries:
+            break
+        time.sleep(int(m.group(1)))
+    return {"outcome": outcome, "ms": round((time.perf_counter() - t0) * 1000), "tries": n}
+
+
+def _ask(url: str, question: str, source: str | None, timeout: float) -> tuple[str, float, str]:
     import httpx
 
     t = time.perf_counter()
@@ -51,21 +73,21 @@ def ask_once(url: str, question: str, source: str | None, timeout: float) -> tup
         with httpx.Client(transport=transport, timeout=timeout) as c:
             r = c.post(f"{url}gradio_api/call/chat", json={"data": [question]})
             if r.status_code != 200:
-                return f"rejected: http {r.status_code}", time.perf_counter() - t
+                return f"rejected: http {r.status_code}", time.perf_counter() - t, r.text
             event_id = r.json()["event_id"]
             text = c.get(f"{url}gradio_api/call/chat/{event_id}").text
     except httpx.TimeoutException:
-        return "hung", time.perf_counter() - t
+        return "hung", time.perf_counter() - t, ""
     except httpx.HTTPError as e:
-        return f"rejected: {type(e).__name__}", time.perf_counter() - t
+        return f"rejected: {type(e).__name__}", time.perf_counter() - t, ""
     dt = time.perf_counter() - t
     if "event: complete" not in text:
-        return "rejected: error event", dt
+        return "rejected: error event", dt, text
     data = text.split("event: complete", 1)[1].split("data:", 1)[1].strip().splitlines()[0]
     answer = str((json.loads(data) or [""])[0])
     if answer.startswith("⚠️") and any(w in answer for w in _REJECTIONS):
-        return "rejected: busy" if "busy" in answer else "rejected: limit", dt
-    return ("ok" if answer else "empty"), dt
+        return ("rejected: busy" if "busy" in answer else "rejected: limit"), dt, answer
+    return ("ok" if answer else "empty"), dt, answer
 
 
 def run_load(url: str, clients: int, questions: int, timeout: float = 120.0,
@@ -92,6 +114,8 @@ def run_load(url: str, clients: int, questions: int, timeout: float = 120.0,
         time.sleep(second_after or 0)
         outcome, dt = ask_once(url, QUESTIONS[0], "127.0.0.2", timeout)
         second.update(outcome=outcome, ms=round(dt * 1000))
+        if outcome != "ok":  # what a person does next: wait as told, then ask again
+            second["then_as_told"] = ask_as_a_person(url, QUESTIONS[0], "127.0.0.2", timeout)
 
     t0 = time.perf_counter()
     late = threading.Thread(target=second_user, daemon=True) if second_after is not None else None

@@ -270,3 +270,36 @@ def test_flood_is_bounded_and_a_second_user_is_answered(small_index):
         assert second["outcome"] == "ok" and second["ms"] < 3000, second  # served next, not behind everyone's queue
     finally:
         app.close()
+
+
+def test_full_queue_makes_room_for_a_newcomer_by_turning_away_the_heaviest_asker():
+    gate = FairGate(Capacity(workers=1, per_client_queue=2, max_wait=10, max_waiting=2, first_estimate=0.1))
+    order: list[str] = []
+    outcomes: dict[str, str] = {}
+    hold = threading.Event()
+
+    def run(name: str, key: str, wait_for: threading.Event | None = None) -> None:
+        try:
+            with gate.slot(key):
+                order.append(name)
+                if wait_for is not None:
+                    wait_for.wait(5)
+            outcomes[name] = "ok"
+        except Busy as e:
+            outcomes[name] = str(e)
+
+    threads = [threading.Thread(target=run, args=("H1", "H", hold))]
+    threads[0].start()
+    time.sleep(0.2)
+    for name in ("H2", "H3"):
+        threads.append(threading.Thread(target=run, args=(name, "H")))
+        threads[-1].start()
+        time.sleep(0.1)
+    assert gate.waiting == 2  # the queue is full
+    threads.append(threading.Thread(target=run, args=("N", "N")))
+    threads[-1].start()
+    time.sleep(0.2)
+    hold.set()
+    for t in threads:
+        t.join(5)
+    assert "busy" in outcomes["H3"] and order == ["H1", "N", "H2"]

@@ -59,7 +59,7 @@ class FairGate:
     """Admission for answers, shared by every thread that serves one. Thread-safe.
 
     A free worker goes to the waiting address that asked least in the last
-    ``usage_window`` seconds (ties: served least recently, then first come), never to a
+    ``usage_window`` seconds (questions let in; ties: served least recently, then first come), never to a
     second question of an address that already has one running. So a newcomer goes
     before someone on their fifth question, and a full queue makes room for a newcomer
     by turning away the heaviest asker's last question. A question is turned away at
@@ -109,7 +109,8 @@ class FairGate:
     def _estimate_locked(self, key: str) -> float:
         """Waiting questions ranked before a new one from ``key``, in workers' turns of one average answer."""
         now = self._clock()
-        mine = self._rank(key, now)
+        used, last = self._rank(key, now)
+        mine = (used + 1, last)  # ranked as it will be once this question is let in
         ahead = sum(1 for t in self._waiting if t.key == key or self._rank(t.key, now) <= mine)
         free = max(self.capacity.workers - sum(self._running.values()), 0)
         if ahead < free:
@@ -142,9 +143,6 @@ class FairGate:
         cap = self.capacity
         with self._cond:
             now = self._clock()
-            asked = self._asked.get(key) or deque()
-            asked.append(now)  # every attempt counts, answered or turned away: hammering lowers the rank
-            self._remember(self._asked, key, asked)
             mine = sum(1 for t in self._waiting if t.key == key)
             if mine >= cap.per_client_queue:
                 raise Busy(f"You already have {mine + self._running.get(key, 0)} questions in progress; "
@@ -154,6 +152,11 @@ class FairGate:
                 raise Busy(self._busy_message(max(est - cap.max_wait, self._service)))
             if len(self._waiting) >= cap.max_waiting and not self._bump_locked(key, now):
                 raise Busy(self._busy_message(est or self._service))
+            # a question let in counts against its address's rank; one turned away does not, so
+            # trying again when told costs nothing
+            asked = self._asked.get(key) or deque()
+            asked.append(now)
+            self._remember(self._asked, key, asked)
             ticket = _Ticket(key, next(self._seq))
             self._waiting.append(ticket)
             self._dispatch_locked()
@@ -168,9 +171,9 @@ class FairGate:
 
     def _bump_locked(self, key: str, now: float) -> bool:
         """Make room for ``key`` by turning away the last question of a heavier asker, if there is one."""
-        mine = self._rank(key, now)
+        mine = self._usage(key, now) + 1  # counting the question asked now
         worst = max(self._waiting, key=lambda t: (self._rank(t.key, now), t.n))
-        if self._rank(worst.key, now)[0] <= mine[0]:
+        if self._rank(worst.key, now)[0] <= mine:
             return False
         self._waiting.remove(worst)
         worst.bumped = True
