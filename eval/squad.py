@@ -25,13 +25,16 @@ import platform
 import random
 import time
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from embeddings.models import sha256_file
 from qa.errors import CorpusError, NewsQAError
 from qa.types import Article
 
 from . import metrics as M
+
+if TYPE_CHECKING:
+    from embeddings.encoder import Embedder
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +107,7 @@ def sample(questions: Sequence[dict[str, Any]], limit: int | None) -> list[dict[
 
 def squad_index(
     path: Path,
-    embedder: Any,
+    embedder: "Embedder",
     *,
     mix: bool = False,
     news_paths: Sequence[Path] | None = None,
@@ -185,7 +188,7 @@ def run_squad(
     *,
     out_dir: Path | None = None,
     model: str | None = None,
-    embedder: Any = None,
+    embedder: "Embedder | None" = None,
     retriever: str = "hybrid",
     answerer: str = "extractive",
     k: int = 5,

@@ -94,6 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-k", type=int, default=5, help="passages to retrieve (default 5)")
     p.add_argument("--answerer", choices=["auto", "extractive", "generative"], default="auto")
     p.add_argument("--json", action="store_true", help="print Answer.to_dict() as JSON")
+    p.add_argument("--today", default=None, metavar="YYYY-MM-DD",
+                   help="the date relative phrases (去年, last month) count from (default: the archive's newest issue date)")
     _add_retrieval_opts(p)
 
     p = sub.add_parser("eval", help="evaluate against a gold file and write a report")
@@ -120,6 +122,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench", help="benchmark against the plain LangChain recipe, side by side (bench/compare.py; prints figures)")
     p.add_argument("--repeat", type=int, default=5, help="passes over the question list (default 5)")
     p.add_argument("--write", action="store_true", help="write bench/RESULTS.md")
+
+    p = sub.add_parser("feedback", help="the chat's 👍/👎 ratings: export them as gold-set candidates")
+    fsub = p.add_subparsers(dest="action", required=True)
+    pe = fsub.add_parser("export", help="print (or write) gold.jsonl candidates from the feedback file")
+    _add_index_opt(pe)
+    pe.add_argument("--file", type=Path, default=None,
+                    help="the feedback file (default: $NEWSQA_FEEDBACK, else feedback.jsonl in the index folder)")
+    pe.add_argument("--out", type=Path, default=None, help="write the candidates here (default: print them)")
+    pe.add_argument("--include-disliked", action="store_true",
+                    help="also list 👎 questions, marked needs_review, for a person to write the answer")
 
     p = sub.add_parser("info", help="describe an index: articles, papers, dates, model")
     _add_index_opt(p)
@@ -246,7 +258,12 @@ def _one_line(value: object) -> str:
 
 
 def _print_answer(ans) -> None:
+    from qa.timeq import describe_range
+
     print(ans.text)
+    dates = describe_range(ans.date_range)
+    if dates:
+        print(f"({dates})")
     if ans.citations:
         print()
         for c in ans.citations:
@@ -264,7 +281,8 @@ def _cmd_ask(args: argparse.Namespace) -> int:
     from qa.api import ask
 
     ans = ask(args.question, k=args.k, index=args.index, model=args.model, answerer=args.answerer,
-              retriever=args.retriever, paper=args.paper, date_from=args.date_from, date_to=args.date_to)
+              retriever=args.retriever, paper=args.paper, date_from=args.date_from, date_to=args.date_to,
+              today=args.today)
     if args.json:
         print(json.dumps(ans.to_dict(), ensure_ascii=False, indent=2))
     else:
@@ -330,9 +348,26 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     user, password = os.environ.get("NEWSQA_AUTH_USER"), os.environ.get("NEWSQA_AUTH_PASSWORD")
     if bool(user) != bool(password):
         raise NewsQAError("set both NEWSQA_AUTH_USER and NEWSQA_AUTH_PASSWORD for the login form, or neither")
-    print(f"newsqa chat: loading; then open http://{args.host}:{args.port}/ in a browser (Ctrl+C stops it)", file=sys.stderr)
+    print(f"newsqa chat: loading; then open http://{args.host}:{args.port}/ in a browser (Ctrl+C stops it); "
+          f"OpenAI-compatible API at http://{args.host}:{args.port}/v1"
+          f"{' (key: $NEWSQA_API_KEY)' if os.environ.get('NEWSQA_API_KEY') else ''}", file=sys.stderr)
     serve(args.host, args.port, index=idx, model=args.model, auth=(user, password) if user else None, quiet=True,
           limits=limits)
+    return 0
+
+
+def _cmd_feedback(args: argparse.Namespace) -> int:
+    from ui.chatextras import default_feedback_path, export_feedback
+
+    path = args.file or default_feedback_path(args.index or default_index_dir())
+    if not path.is_file():
+        raise NewsQAError(f"no feedback file at {path}: rate answers with 👍/👎 in the chat first, or pass --file")
+    read, written, skipped = export_feedback(path, args.out, args.include_disliked)
+    for why in skipped:
+        print(f"skipped {why}", file=sys.stderr)
+    print(f"{read} ratings read from {path}; {written} gold candidates"
+          + (f" written to {args.out}" if args.out else "") + (f"; {len(skipped)} lines skipped" if skipped else ""),
+          file=sys.stderr)
     return 0
 
 
@@ -374,7 +409,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # no model hub here: never try to download
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    handlers = {"models": _cmd_models, "index": _cmd_index, "ask": _cmd_ask, "eval": _cmd_eval, "info": _cmd_info, "serve": _cmd_serve, "bench": _cmd_bench}
+    handlers = {"models": _cmd_models, "index": _cmd_index, "ask": _cmd_ask, "eval": _cmd_eval, "info": _cmd_info, "serve": _cmd_serve, "bench": _cmd_bench,
+                "feedback": _cmd_feedback}
     if args.command not in handlers:
         parser.print_help()
         return 2

@@ -146,6 +146,7 @@ def check_request(
     date_from: object = None,
     date_to: object = None,
     history: object = None,
+    today: object = None,
     index: object = None,
 ) -> Request:
     """Check one ``ask()`` request.
@@ -165,6 +166,7 @@ def check_request(
         date_from=check_date_option(date_from, "date_from"),
         date_to=check_date_option(date_to, "date_to"),
         history=tuple(check_history(history)),
+        today=check_today(today),
         index=check_index(index),
     )
 
@@ -197,7 +199,21 @@ class Request:
     date_from: str | None
     date_to: str | None
     history: tuple[Any, ...]
+    today: str | None = None  # ISO date relative phrases in the question resolve against
     index: Path | None = None
+
+
+def check_today(value: object) -> str | None:
+    """The "today" relative dates resolve against: an ISO date (or ``datetime.date``), or None."""
+    text = check_date_option(value, "today")
+    if text is None:
+        return None
+    import datetime as _dt
+
+    try:
+        return _dt.date.fromisoformat(text).isoformat()
+    except ValueError:
+        raise InputError(f"today must be a date like 2023-06-01, got {_show(text)}") from None
 
 
 def _show(value: object) -> str:

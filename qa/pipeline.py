@@ -7,7 +7,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from qa.answer.answer_type import expected_type
 from qa.answer.extractive import ExtractiveAnswerer, LexicalStats
@@ -106,7 +106,7 @@ _swap_lock = threading.Lock()  # one hot swap at a time; other requests keep usi
 _refused: dict[tuple[str, str, Settings], tuple[str, float]] = {}  # generation that failed to load, and when
 
 
-def get_pipeline(index: str | Path | None = None, model: str | None = None, embedder: Any = None,
+def get_pipeline(index: str | Path | None = None, model: str | None = None, embedder: "Embedder | None" = None,
                  settings: Settings | None = None) -> Pipeline:
     """The cached pipeline for an index folder, model and settings, following the index's ``CURRENT`` generation.
 

@@ -180,6 +180,7 @@ class Answer:
     generated_sentences: int | None = None  # generative: sentences the model wrote
     generator: str | None = None
     index_generation: str | None = None  # the index generation (gen-NNNNNN) that answered, whole
+    date_range: dict[str, Any] | None = None  # the dates searched: from/to, phrase, source, applied (qa.timeq)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict with the keys documented in the README."""
@@ -196,4 +197,5 @@ class Answer:
             "generated_sentences": self.generated_sentences,
             "generator": self.generator,
             "index_generation": self.index_generation,
+            "date_range": self.date_range,
         }

@@ -28,6 +28,8 @@ class ServerLimits:
     Attributes:
         max_body: bytes any request body may have (the chat's API calls are far smaller).
         max_chat_body: bytes for the browser chat's queue route, which also carries the shown conversation.
+        max_api_body: bytes for the OpenAI-compatible ``/v1`` routes (their own check, in
+            ``ui.openai_api``, allows as much and answers in OpenAI's error format).
         login_base_delay: seconds the first retry after a failed login waits; doubled per further failure.
         login_max_delay: the longest of those delays.
         login_lockout_after: failed logins (per address, or per user name) before the lockout.
@@ -39,6 +41,7 @@ class ServerLimits:
 
     max_body: int = 64 * KB
     max_chat_body: int = 1024 * KB
+    max_api_body: int = 256 * KB
     login_base_delay: float = 0.5
     login_max_delay: float = 16.0
     login_lockout_after: int = 10
@@ -159,7 +162,8 @@ class Guard:
         if any(path == c or path.endswith(c) for c in _CLOSED):
             await _reply(send, 403, "403: newsqa takes no uploads")
             return
-        limit = self.limits.max_chat_body if path.endswith(_CHAT_QUEUE) else self.limits.max_body
+        limit = (self.limits.max_chat_body if path.endswith(_CHAT_QUEUE)
+                 else self.limits.max_api_body if path.startswith("/v1/") else self.limits.max_body)
         length = dict(scope.get("headers") or ()).get(b"content-length")
         if length is not None:
             try:

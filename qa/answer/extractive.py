@@ -6,13 +6,16 @@ import math
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 import numpy as np
 
 from qa.settings import AnswerSettings
 from qa.text import QUESTION_STOPWORDS, is_mostly_latin, norm, sentences, stopword_pattern
 from qa.types import Article, Citation, Hit
+
+if TYPE_CHECKING:
+    from embeddings.encoder import Embedder
 
 # Question words and function words carry no evidence; 有/对/个 also say nothing here.
 _STOP_RE = stopword_pattern(QUESTION_STOPWORDS | {"有", "对", "个"})
@@ -127,7 +130,7 @@ class ExtractiveAnswerer:
 
     name = "extractive"
 
-    def __init__(self, embedder: Any, stats: LexicalStats, settings: AnswerSettings = AnswerSettings()) -> None:
+    def __init__(self, embedder: "Embedder", stats: LexicalStats, settings: AnswerSettings = AnswerSettings()) -> None:
         self.embedder = embedder
         self.stats = stats
         self.settings = settings
@@ -223,7 +226,8 @@ class ExtractiveAnswerer:
         best = cands[0]
         diag.update(best_lexical=best.lexical, best_dense=best.dense, best_score=best.score)
         qnums = _QNUM.findall(norm(question))
-        seen = norm("".join(h.article.title + h.chunk.text for h in hits))
+        # the issue date is part of what an article states: 2023年5月22日's meeting is in the 2023 issue
+        seen = norm("".join(h.article.title + h.chunk.text + (h.article.date or "") for h in hits))
         diag["missing_numbers"] = float(sum(1 for x in qnums if x not in seen))
         if prechecks_out(diag, latin, self.settings):
             return Extract(REFUSAL_EN if latin else REFUSAL_ZH, (), True, diag)

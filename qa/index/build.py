@@ -14,7 +14,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 
@@ -27,6 +27,9 @@ from qa.index.reuse import embed_with_reuse
 from qa.index.store import FILES, FORMAT_VERSION, current_name, lexical_text, manifest_digest, passage_text, verify_index
 from qa.lexical.bm25 import DEFAULT_TOKENIZER, LEXICAL_FILES, TOKENIZERS, LexicalIndex
 from qa.types import Article
+
+if TYPE_CHECKING:
+    from embeddings.encoder import Embedder
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +95,7 @@ def _versions() -> dict[str, str]:
 
 def build_index(
     articles: Sequence[Article],
-    embedder: Any,
+    embedder: "Embedder",
     out_dir: Path,
     params: ChunkParams = ChunkParams(),
     progress: Progress | None = None,

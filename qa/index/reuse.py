@@ -6,7 +6,7 @@ import hashlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 
@@ -14,6 +14,9 @@ from qa.errors import NewsQAError
 from qa.index import safe_io
 from qa.index.store import current_generation, file_limit, passage_text, read_manifest, read_rows
 from qa.types import Article, Chunk
+
+if TYPE_CHECKING:
+    from embeddings.encoder import Embedder
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +92,7 @@ def stored_vectors(index: Any) -> np.ndarray:
     return out
 
 
-def embed_with_reuse(texts: Sequence[str], embedder: Any, out_dir: Path, progress: Progress | None = None) -> tuple[np.ndarray, ReuseStats]:
+def embed_with_reuse(texts: Sequence[str], embedder: "Embedder", out_dir: Path, progress: Progress | None = None) -> tuple[np.ndarray, ReuseStats]:
     """Embed passages, taking each unchanged one's vector from the previous generation instead of the model.
 
     Args:

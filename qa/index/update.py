@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 
 from qa.errors import IndexNotFoundError, InputError
@@ -12,6 +12,9 @@ from qa.index.build import Progress, build_index
 from qa.index.store import current_generation, read_manifest, read_rows, verify_generation
 from qa.ingest.chunking import ChunkParams
 from qa.types import Article
+
+if TYPE_CHECKING:
+    from embeddings.encoder import Embedder
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +48,7 @@ def updated_articles(old: Sequence[Article], add: Sequence[Article] = (), remove
     return result
 
 
-def update_index(index_dir: Path, embedder: Any, add: Sequence[Article] = (), remove: Sequence[str] = (),
+def update_index(index_dir: Path, embedder: "Embedder", add: Sequence[Article] = (), remove: Sequence[str] = (),
                  progress: Progress | None = None, **build_kwargs: Any) -> Path:
     """Add and remove articles, embedding only the new passages, and write a new generation.
 
