@@ -303,3 +303,22 @@ def test_full_queue_makes_room_for_a_newcomer_by_turning_away_the_heaviest_asker
     for t in threads:
         t.join(5)
     assert "busy" in outcomes["H3"] and order == ["H1", "N", "H2"]
+
+
+def test_api_password_guessing_is_throttled_like_the_login_form(small_index):
+    limits = ServerLimits(login_base_delay=0.15, login_max_delay=0.6, login_lockout_after=4, login_window=60)
+    port = free_port()
+    app = serve(port=port, index=small_index, embedder=HashingEmbedder(dim=256), auth=("reader", "s3cret"),
+                prevent_thread_lock=True, quiet=True, limits=limits, api_key=None)
+    url = f"http://127.0.0.1:{port}/v1/chat/completions"
+    body = {"model": "newsqa", "messages": [{"role": "user", "content": Q}]}
+    try:
+        times, codes = [], []
+        for i in range(4):
+            t = time.perf_counter()
+            codes.append(httpx.post(url, json=body, auth=("reader", f"guess{i}"), timeout=30).status_code)
+            times.append(time.perf_counter() - t)
+        assert codes == [401] * 4 and times[1] >= 0.15 and times[2] >= 0.3 and times[3] >= 0.6
+        assert httpx.post(url, json=body, auth=("reader", "s3cret"), timeout=30).status_code == 429  # locked out
+    finally:
+        app.close()

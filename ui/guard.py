@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import math
 import os
 import threading
@@ -119,8 +121,12 @@ class LoginThrottle:
             self._fails.pop(key, None)
         return times
 
-    def begin(self, keys: list[str]) -> tuple[float, float | None]:
-        """Record an attempt for ``keys``: (seconds to delay it, seconds of lockout left or None)."""
+    def begin(self, keys: list[str], pending: bool = True) -> tuple[float, float | None]:
+        """Check (and with ``pending``, record as failed until it succeeds) an attempt for ``keys``.
+
+        Returns:
+            (seconds to delay it, seconds of lockout left or None).
+        """
         lim, now = self.limits, self._clock()
         with self._lock:
             recent = {k: self._recent(k, now) for k in keys}
@@ -128,12 +134,21 @@ class LoginThrottle:
             if locked:
                 return 0.0, max(lim.login_window - (now - ts[-lim.login_lockout_after]) for ts in locked)
             n = max((len(ts) for ts in recent.values()), default=0)
-            for k in keys:
-                self._fails.setdefault(k, []).append(now)
-                self._fails.move_to_end(k)
-            while len(self._fails) > self._max_keys:
-                self._fails.popitem(last=False)
+            if pending:
+                self._record(keys, now)
         return (0.0 if n == 0 else min(lim.login_base_delay * 2 ** (n - 1), lim.login_max_delay)), None
+
+    def _record(self, keys: list[str], now: float) -> None:
+        for k in keys:
+            self._fails.setdefault(k, []).append(now)
+            self._fails.move_to_end(k)
+        while len(self._fails) > self._max_keys:
+            self._fails.popitem(last=False)
+
+    def failed(self, keys: list[str]) -> None:
+        """A wrong credential, recorded after the fact (for checks that may run in parallel)."""
+        with self._lock:
+            self._record(keys, self._clock())
 
     def succeeded(self, keys: list[str]) -> None:
         """A correct login: forget the failures of its address and user."""
@@ -176,6 +191,9 @@ class Guard:
                 return
         if scope.get("method") == "POST" and path.endswith("/login"):
             await self._login(scope, receive, send, limit)
+            return
+        if path.startswith("/v1/") and any(k == b"authorization" for k, _ in scope.get("headers") or ()):
+            await self._api_auth(scope, receive, send, limit)
             return
         await self._limited(scope, receive, send, limit)
 
@@ -244,15 +262,6 @@ class Guard:
             if not msg.get("more_body"):
                 break
         user = (parse_qs(body.decode("latin-1")).get("username") or [""])[0].strip()
-        keys = [f"addr:{_client(scope)}", *([f"user:{user}"] if user else [])]
-        delay, locked = self.throttle.begin(keys)
-        if locked is not None:
-            secs = max(1, math.ceil(locked))
-            await _reply(send, 429, f"429: too many failed logins; try again in {secs} s",
-                         [(b"retry-after", str(secs).encode())])
-            return
-        if delay:
-            await asyncio.sleep(delay)  # the event loop serves everyone else meanwhile
         replayed = False
 
         async def replay() -> dict:
@@ -262,12 +271,51 @@ class Guard:
             replayed = True
             return {"type": "http.request", "body": body, "more_body": False}
 
+        # Gradio answers 200 to a right password and 400 "Incorrect credentials" to a wrong one
+        # a form login counts as failed from its start, so parallel guesses meet each other's delay
+        await self._throttled(scope, replay, send, user, ok=lambda status: status == 200, app=self.app, pending=True)
+
+    async def _throttled(self, scope: dict, receive: Any, send: Any, user: str, ok: Callable[[int], bool],
+                         app: Any, pending: bool) -> None:
+        """Delay or refuse a credential check by past failures of its address and user; learn from its status."""
+        keys = [f"addr:{_client(scope)}", *([f"user:{user}"] if user else [])]
+        delay, locked = self.throttle.begin(keys, pending=pending)
+        if locked is not None:
+            secs = max(1, math.ceil(locked))
+            await _reply(send, 429, f"429: too many failed logins; try again in {secs} s",
+                         [(b"retry-after", str(secs).encode())])
+            return
+        if delay:
+            await asyncio.sleep(delay)  # the event loop serves everyone else meanwhile
+
         async def watch(msg: dict) -> None:
-            if msg.get("type") == "http.response.start" and msg.get("status") == 200:
-                self.throttle.succeeded(keys)
+            if msg.get("type") == "http.response.start":
+                if ok(int(msg.get("status", 0))):
+                    self.throttle.succeeded(keys)
+                elif not pending:
+                    self.throttle.failed(keys)
             await send(msg)
 
-        await self.app(scope, replay, watch)
+        await app(scope, receive, watch)
+
+    async def _api_auth(self, scope: dict, receive: Any, send: Any, limit: int) -> None:
+        """The ``/v1`` routes check an API key or the chat's password (HTTP basic): throttled like the login form."""
+        auth = dict(scope.get("headers") or ()).get(b"authorization", b"").decode("latin-1")
+        scheme, _, value = auth.partition(" ")
+        user = ""
+        if scheme.lower() == "basic":
+            try:
+                user = base64.b64decode(value.strip(), validate=True).decode("utf-8", "replace").partition(":")[0]
+            except (ValueError, binascii.Error):
+                user = ""
+
+        async def limited(scope_: dict, receive_: Any, send_: Any) -> None:
+            await self._limited(scope_, receive_, send_, limit)
+
+        # 401 is the only answer that means the credentials were wrong; API clients may send in
+        # parallel, so only a 401 counts, after the fact
+        await self._throttled(scope, receive, send, user.strip(), ok=lambda status: status != 401, app=limited,
+                              pending=False)
 
 
 def proxy_env(trusted_proxies: str) -> dict[str, str]:
