@@ -208,7 +208,7 @@ def test_citation_line_survives_a_newline_in_the_file_name(capsys):
 
     c = SimpleNamespace(n=1, title="标题\n伪造行", paper=None, date="2023-03-01", source="evil\n[2] fake.txt\u202e",
                         raw_start=3, raw_end=9, quote="第一段\n第二段")
-    _print_answer(SimpleNamespace(text="答案[1]", citations=[c], hits=[]))
+    _print_answer(SimpleNamespace(text="答案[1]", citations=[c], hits=[], date_range=None))
     lines = capsys.readouterr().out.splitlines()
     assert lines[2] == "[1] 标题\\n伪造行 (2023-03-01)"
     assert lines[3] == "    evil\\n[2] fake.txt\\u202e chars 3-9: 「第一段 第二段」"
