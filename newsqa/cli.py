@@ -75,7 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     msub.add_parser("status", help="show installed models and verify their files")
 
     p = sub.add_parser("index", help="parse the corpus and build the search index")
-    p.add_argument("paths", nargs="*", type=Path, help=f"corpus files or folders: .txt pages, .jsonl articles (default: {default_corpus_dir()})")
+    p.add_argument("paths", nargs="*", type=Path,
+                   help=f"archive files or folders: .txt/.pdf/image pages, .html/.jsonl articles (default: {default_corpus_dir()})")
     _add_index_opt(p)
     p.add_argument("--chunk-size", type=int, default=CHUNK.chunk_size, help=f"passage length in model tokens (default {CHUNK.chunk_size})")
     p.add_argument("--chunk-overlap", type=int, default=CHUNK.chunk_overlap, help=f"overlap between passages in model tokens (default {CHUNK.chunk_overlap})")
@@ -83,6 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="update the existing index: add (or replace) the articles of these files, embedding only new passages")
     p.add_argument("--remove", nargs="+", default=None, metavar="ARTICLE_ID",
                    help="update the existing index: remove these articles (ids as in `newsqa ask --json`)")
+    p.add_argument("--layout", choices=["auto", "page", "plain"], default="auto",
+                   help="text files: newspaper pages, one plain article per file, or auto (decided per file; the default)")
+    p.add_argument("--no-ocr", action="store_true", help="skip scanned pages and images instead of reading them with OCR")
     p.add_argument("--engine", choices=["local", "ray"], default="local",
                    help="where passages are embedded: this process (default) or a Ray cluster (RAY_ADDRESS, else a local one)")
     p.add_argument("--runtime", choices=["onnx-int8", "torch-fp32", "torch-bf16"], default=None,
@@ -196,7 +200,7 @@ def _cmd_models(args: argparse.Namespace) -> int:
 def _cmd_index(args: argparse.Namespace) -> int:
     from qa.pipeline import clear_cache, load_embedder
     from qa.ingest.chunking import ChunkParams
-    from qa.ingest.corpus import load_articles
+    from qa.ingest.corpus import load_corpus
     from qa.index.build import build_index
 
     params = ChunkParams(args.chunk_size, args.chunk_overlap)
@@ -218,13 +222,24 @@ def _cmd_index(args: argparse.Namespace) -> int:
     if adding or removing:
         from qa.index.update import update_index
 
-        new = load_articles(adding) if adding else []
+        new = []
+        if adding:
+            corpus = load_corpus(adding, layout=getattr(args, "layout", "auto"), ocr=not getattr(args, "no_ocr", False))
+            print(corpus.summary(), file=sys.stderr)
+            new = list(corpus.articles)
         gen = update_index(out, embedder, add=new, remove=removing or (), progress=_Progress("embedding"), on_plan=_plan)
     else:
+        from qa.index.reuse import folder_changes, previous_files
+
         paths = args.paths or [default_corpus_dir()]
-        articles = load_articles(paths)
-        print(f"parsed {len(articles)} articles from {len({a.source for a in articles})} files", file=sys.stderr)
-        gen = build_index(articles, embedder, out, params, progress=_Progress("embedding"), on_plan=_plan)
+        corpus = load_corpus(paths, layout=getattr(args, "layout", "auto"), ocr=not getattr(args, "no_ocr", False),
+                             progress=_Progress("reading"))
+        print(corpus.summary(), file=sys.stderr)
+        before = previous_files(out)
+        gen = build_index(list(corpus.articles), embedder, out, params, progress=_Progress("embedding"),
+                          files=corpus.files, skipped=corpus.skipped, on_plan=_plan)
+        if before is not None:
+            print(f"folder sync: {folder_changes(before, corpus.files).summary()}", file=sys.stderr)
     clear_cache()
     from qa.index.store import read_manifest
 
@@ -394,6 +409,11 @@ def _cmd_info(args: argparse.Namespace) -> int:
     print(f"articles: {manifest['counts']['articles']}, chunks: {manifest['counts']['chunks']}, files: {len(manifest['corpus']['sources'])}")
     print(f"papers named on pages: {', '.join(papers) or 'none'}")
     print(f"issue dates: {dates[0] + ' to ' + dates[-1] if dates else 'none stated'}")
+    skipped = manifest["corpus"].get("skipped") or []
+    if skipped:
+        print(f"skipped files ({len(skipped)}):")
+        for s in skipped:
+            print(f"  {s['source']}: {s['reason']}")
     return 0
 
 
@@ -407,6 +427,8 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    if not args.verbose:  # pdfminer warns about every odd font in a damaged PDF; the build's summary says what matters
+        logging.getLogger("pdfminer").setLevel(logging.ERROR)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # no model hub here: never try to download
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     handlers = {"models": _cmd_models, "index": _cmd_index, "ask": _cmd_ask, "eval": _cmd_eval, "info": _cmd_info, "serve": _cmd_serve, "bench": _cmd_bench,

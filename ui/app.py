@@ -15,6 +15,7 @@ from qa import Answer, ask, ask_stream, get_pipeline
 from qa.errors import NewsQAError
 from qa.inputs import clean_question, sanitize
 from qa.settings import MAX_QUESTION_CHARS
+from qa.text import to_simplified
 
 from ui.capacity import FairGate
 from ui.guard import Guard, ServerLimits, proxy_env
@@ -25,13 +26,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-EXAMPLES = [
-    "柯城“零废生活”应用场景推广以来累计回收了多少吨生活垃圾？",
-    "衢江區共享法庭覆蓋了多少個行政村？",
-    "太真乡下槽桥改建工程总投资多少？",
-    "5月22日的区政府常务会议是第几次常务会议？",
-    "How many administrative villages does Qujiang's shared court cover?",
-]
+N_EXAMPLES = 4
 CONTEXT_CHARS = 160  # article text shown on each side of a quote
 
 CSS = """
@@ -119,17 +114,46 @@ def render_sources(a: Answer, articles: dict[str, Any]) -> str:
 
 
 def about_line(pipe: Any) -> str:
-    """How many articles, papers and which dates the loaded index covers."""
-    idx = pipe.index
-    arts = list(idx.articles.values())
+    """The loaded archive: papers, issue dates, and how many articles, files and pages it holds."""
+    arts = list(pipe.index.articles.values())
     papers = sorted({a.paper for a in arts if a.paper})
     dates = sorted({a.date for a in arts if a.date})
-    files = sorted({a.source for a in arts})
-    span = f"{dates[0]} – {dates[-1]}" if dates else "issue dates not printed on most pages"
+    pages = {a.source for a in arts}  # a PDF's pages are cited as file.pdf#pN
+    files = {s.split("#", 1)[0] for s in pages}
+    span = f"issues {dates[0]} – {dates[-1]}" if dates else "issue dates not printed"
+    where = f"{len(files)} files" + (f" ({len(pages)} pages)" if len(pages) != len(files) else "")
     return (
-        f"About this corpus: {len(arts)} articles from {len(files)} pages"
-        f"{' (papers named: ' + ', '.join(papers) + ')' if papers else ''}; {span}."
+        f"About this archive: {', '.join(papers) if papers else 'papers not named'}; {span}; "
+        f"{len(arts)} articles from {where}."
     )
+
+
+def example_questions(articles: Any, n: int = N_EXAMPLES) -> list[str]:
+    """Example questions about the loaded archive: its latest headlines, one per source file.
+
+    Args:
+        articles: the index's articles.
+        n: how many.
+
+    Returns:
+        Up to ``n`` questions such as ``区图书馆新馆开放是怎么回事？``, newest issue first.
+    """
+    seen: set[str] = set()
+    out: list[str] = []
+    ranked = sorted(articles, key=lambda a: (a.date or "", len(a.body)), reverse=True)
+    for a in ranked:
+        head = a.headline.strip().rstrip("？?。！!")
+        stem = a.source.split("#", 1)[0]
+        if stem in seen or not 4 <= len(head) <= 30 or head == a.body[:20]:  # no real headline: skip
+            continue
+        seen.add(stem)
+        if head.isascii():
+            out.append(f"What happened: {head}?")
+        else:  # a headline in traditional characters gets a traditional question
+            out.append(f"{head}是怎么回事？" if to_simplified(head) == head else f"{head}是怎麼回事？")
+        if len(out) == n:
+            break
+    return out
 
 
 def _client_key(request: Any) -> str:
@@ -269,9 +293,10 @@ def build_app(index: Path | None = None, model: str | None = None, embedder: "Em
         gr.Markdown(about_line(pipe))
         # the per-message copy button copies the answer with its Sources list (both are in the message)
         chatbot = gr.Chatbot(label="Chat", height=380, buttons=["copy", "copy_all"], elem_id="newsqa-chat")
+        examples = example_questions(pipe.index.articles.values())
         records = gr.State({})
         with gr.Row():
-            box = gr.Textbox(label="Question", placeholder="输入问题，例如：衢江区共享法庭覆盖了多少个行政村？",
+            box = gr.Textbox(label="Question", placeholder="输入问题" + (f"，例如：{examples[0]}" if examples else ""),
                              max_length=MAX_QUESTION_CHARS, scale=4)
             with gr.Column(scale=2, min_width=240):
                 paper_in = gr.Dropdown([ALL_PAPERS] + papers, value=ALL_PAPERS, label="Paper", elem_id="newsqa-paper")
@@ -283,7 +308,8 @@ def build_app(index: Path | None = None, model: str | None = None, embedder: "Em
         send = gr.Button("Ask", variant="primary")
         status = gr.Markdown(elem_id="newsqa-status")
         sources = gr.HTML(label="Sources", elem_id="newsqa-sources")
-        gr.Examples(EXAMPLES, inputs=box)
+        if examples:
+            gr.Examples(examples, inputs=box)
         with gr.Accordion("Export conversation (Markdown)", open=False):
             export_btn = gr.Button("Export as Markdown", elem_id="newsqa-export")
             export_md = gr.Code(language="markdown", label="conversation.md", elem_id="newsqa-export-md")

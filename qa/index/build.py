@@ -14,7 +14,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -101,6 +101,8 @@ def build_index(
     progress: Progress | None = None,
     tokenizer: str = DEFAULT_TOKENIZER,
     reuse: bool = True,
+    files: Mapping[str, str] | None = None,
+    skipped: Sequence[Any] = (),
     on_plan: Callable[[int, int], None] | None = None,
 ) -> Path:
     """Chunk, embed and write a new index generation (vectors and BM25), then make it current.
@@ -114,6 +116,9 @@ def build_index(
         tokenizer: the lexical tokenizer (``qa.lexical.bm25.TOKENIZERS``), recorded in the manifest.
         reuse: take unchanged passages' vectors from the live generation (same model and
             runtime, same embedded text) instead of embedding them again (``qa.index.reuse``).
+        files: the archive's files and their sha256 (``qa.ingest.corpus.Corpus.files``), recorded in
+            the manifest so the next build of the folder can report what changed.
+        skipped: files left out (``qa.ingest.corpus.Skipped``: source, reason), recorded in the manifest.
         on_plan: called with (articles, chunks) once the corpus is chunked, before any embedding.
 
     Returns:
@@ -161,6 +166,8 @@ def build_index(
         "t0": t0, "t_embed": t_embed, "params": params, "tokenizer": tokenizer,
         "lexical": lexical, "index": index, "chunks": chunks, "articles": articles, "identity": dict(embedder.identity),
         "dim": embedder.dim, "vector_index": vector_index, "vectors_reused": reuse_stats.reused if reuse_stats else 0,
+        "files": dict(files) if files is not None else None,
+        "skipped": [{"source": s.source, "reason": s.reason} for s in skipped],
     }
     with build_lock(out_dir):
         _crash_point("locked")
@@ -214,6 +221,8 @@ def _write_generation(out_dir: Path, info: dict[str, Any]) -> Path:
         "corpus": {
             "sha256": corpus_hash(articles),
             "sources": sorted({a.source for a in articles}),
+            **({"files": info["files"]} if info["files"] is not None else {}),
+            "skipped": info["skipped"],
         },
         "lexical": {
             "tokenizer": info["tokenizer"],

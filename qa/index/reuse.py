@@ -123,3 +123,46 @@ def embed_with_reuse(texts: Sequence[str], embedder: "Embedder", out_dir: Path, 
     return out, ReuseStats(len(texts) - len(missing), len(missing))
 
 
+
+
+@dataclass(frozen=True)
+class FolderChanges:
+    """How an archive folder changed since the live generation was built from it (by file content hash)."""
+
+    added: tuple[str, ...]
+    changed: tuple[str, ...]
+    removed: tuple[str, ...]
+    unchanged: int
+
+    def summary(self) -> str:
+        """e.g. ``2 new, 1 changed, 1 removed (2023-05-24/03.txt), 40 unchanged files``."""
+        def part(n: int, word: str, names: tuple[str, ...]) -> str:
+            shown = ", ".join(names[:5]) + (", …" if len(names) > 5 else "")
+            return f"{n} {word}" + (f" ({shown})" if names else "")
+        return ", ".join([part(len(self.added), "new", self.added), part(len(self.changed), "changed", self.changed),
+                          part(len(self.removed), "removed", self.removed), f"{self.unchanged} unchanged files"])
+
+
+def previous_files(out_dir: Path) -> dict[str, str] | None:
+    """The archive files (source -> sha256) the live generation at ``out_dir`` was built from; None when unknown."""
+    try:
+        files = read_manifest(current_generation(Path(out_dir))).get("corpus", {}).get("files")
+    except NewsQAError:
+        return None
+    return dict(files) if isinstance(files, dict) else None
+
+
+def folder_changes(old: dict[str, str], new: dict[str, str]) -> FolderChanges:
+    """Compare two builds' file maps (source -> sha256).
+
+    Args:
+        old: the live generation's files (``previous_files``).
+        new: the archive's files now (``qa.ingest.corpus.Corpus.files``).
+
+    Returns:
+        Files added, changed (same name, other content) and removed, and how many are unchanged.
+    """
+    added = tuple(sorted(s for s in new if s not in old))
+    changed = tuple(sorted(s for s in new if s in old and old[s] != new[s]))
+    removed = tuple(sorted(s for s in old if s not in new))
+    return FolderChanges(added, changed, removed, sum(1 for s in new if old.get(s) == new[s]))
