@@ -303,7 +303,7 @@ def index_build(n: int, folder: Path, vocab: int, nnz: int) -> dict:
 
     from qa.index.build import _versions
     from qa.index.meta import META_FILE, write_meta
-    from qa.index.store import FILES, FORMAT_VERSION, file_record, manifest_digest
+    from qa.index.store import FILES, FORMAT_VERSION, manifest_digest, sampled_sha256
     from qa.lexical.bm25 import DEFAULT_TOKENIZER
     from qa.text import text_grams
     from qa.timeq import article_times
@@ -343,7 +343,8 @@ def index_build(n: int, folder: Path, vocab: int, nnz: int) -> dict:
         "lexical": {"tokenizer": DEFAULT_TOKENIZER, "k1": 1.5, "b": 0.75, "method": "lucene", "pinyin": True},
         "counts": {"articles": n_art, "chunks": n},
         "files": {name: sha256_file(gen / name) for name in FILES},
-        "file_records": {name: file_record(gen / name) for name in FILES},
+        "sizes": {name: (gen / name).stat().st_size for name in FILES},
+        "sampled_sha256": {name: sampled_sha256(gen / name) for name in FILES},
         "versions": _versions(),
     }
     manifest["manifest_sha256"] = manifest_digest(manifest)

@@ -119,6 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_index_opt(p)
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+    p.add_argument("--trusted-proxies", default=None, metavar="ADDRS",
+                   help="comma-separated addresses of reverse proxies whose X-Forwarded-For is believed "
+                        "(default $NEWSQA_TRUSTED_PROXIES or none: the client is the connecting address)")
 
     p = sub.add_parser("bench", help="benchmark against the plain LangChain recipe, side by side (bench/compare.py; prints figures)")
     p.add_argument("--repeat", type=int, default=5, help="passes over the question list (default 5)")
@@ -227,7 +230,7 @@ def _cmd_index(args: argparse.Namespace) -> int:
             corpus = load_corpus(adding, layout=getattr(args, "layout", "auto"), ocr=not getattr(args, "no_ocr", False))
             print(corpus.summary(), file=sys.stderr)
             new = list(corpus.articles)
-        gen = update_index(out, embedder, add=new, remove=removing or (), progress=_Progress("embedding"))
+        gen = update_index(out, embedder, add=new, remove=removing or (), progress=_Progress("embedding"), on_plan=_plan)
     else:
         from qa.index.reuse import folder_changes, previous_files
 
@@ -237,17 +240,39 @@ def _cmd_index(args: argparse.Namespace) -> int:
         print(corpus.summary(), file=sys.stderr)
         before = previous_files(out)
         gen = build_index(list(corpus.articles), embedder, out, params, progress=_Progress("embedding"),
-                          files=corpus.files, skipped=corpus.skipped)
+                          files=corpus.files, skipped=corpus.skipped, on_plan=_plan)
         if before is not None:
             print(f"folder sync: {folder_changes(before, corpus.files).summary()}", file=sys.stderr)
     clear_cache()
-    manifest = json.loads((gen / "manifest.json").read_text(encoding="utf-8"))
+    from qa.index.store import read_manifest
+
+    manifest = read_manifest(gen)
     n = manifest["counts"]["chunks"]
     dt = time.perf_counter() - t0
     reused = manifest.get("vectors_reused", 0)
     print(f"index ready: {out} ({manifest['counts']['articles']} articles, {n} chunks, {n - reused} embedded, "
           f"{reused} reused, {dt:.1f}s, {n / dt:.1f} chunks/s)")
     return 0
+
+
+def _plan(articles: int, chunks: int) -> None:
+    """Say how much embedding a build is about to do, before it starts."""
+    print(f"{articles} articles make {chunks} chunks to embed", file=sys.stderr)
+
+
+def _one_line(value: object) -> str:
+    """``value`` on one terminal line: line breaks, control and bidi/format characters shown escaped.
+
+    A file name or title may hold a newline or a right-to-left override; printed raw, it
+    would split or disguise the citation line.
+    """
+    import unicodedata
+
+    text = str(value or "")
+    return "".join(
+        ch if unicodedata.category(ch) not in ("Cc", "Cf", "Zl", "Zp") else ch.encode("unicode_escape").decode("ascii")
+        for ch in text
+    )
 
 
 def _print_answer(ans) -> None:
@@ -260,13 +285,14 @@ def _print_answer(ans) -> None:
     if ans.citations:
         print()
         for c in ans.citations:
-            where = " · ".join(x for x in (c.paper, c.date) if x)
-            print(f"[{c.n}] {c.title}" + (f" ({where})" if where else ""))
-            print(f"    {c.source} chars {c.raw_start}-{c.raw_end}: 「{c.quote}」")
+            where = " · ".join(_one_line(x) for x in (c.paper, c.date) if x)
+            quote = " ".join(str(c.quote).split())  # a quote across paragraphs stays on its line
+            print(f"[{c.n}] {_one_line(c.title)}" + (f" ({where})" if where else ""))
+            print(f"    {_one_line(c.source)} chars {c.raw_start}-{c.raw_end}: 「{_one_line(quote)}」")
     elif ans.hits:
         print("\nclosest articles:")
         for h in ans.hits[:3]:
-            print(f"  - {h.article.title} ({h.article.source}, score {h.score:.3f})")
+            print(f"  - {_one_line(h.article.title)} ({_one_line(h.article.source)}, score {h.score:.3f})")
 
 
 def _cmd_ask(args: argparse.Namespace) -> int:
@@ -328,16 +354,23 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         print(f"no index at {idx}: building it from {default_corpus_dir()} first", file=sys.stderr)
         args.paths, args.chunk_size, args.chunk_overlap = [], CHUNK.chunk_size, CHUNK.chunk_overlap
         _cmd_index(args)
+    from dataclasses import replace
+
     from ui.app import check_environment, serve
+    from ui.guard import ServerLimits
 
     check_environment()
+    limits = ServerLimits.from_env()
+    if args.trusted_proxies is not None:
+        limits = replace(limits, trusted_proxies=args.trusted_proxies.strip())
     user, password = os.environ.get("NEWSQA_AUTH_USER"), os.environ.get("NEWSQA_AUTH_PASSWORD")
     if bool(user) != bool(password):
-        raise NewsQAError("set both NEWSQA_AUTH_USER and NEWSQA_AUTH_PASSWORD for basic auth, or neither")
+        raise NewsQAError("set both NEWSQA_AUTH_USER and NEWSQA_AUTH_PASSWORD for the login form, or neither")
     print(f"newsqa chat: loading; then open http://{args.host}:{args.port}/ in a browser (Ctrl+C stops it); "
           f"OpenAI-compatible API at http://{args.host}:{args.port}/v1"
           f"{' (key: $NEWSQA_API_KEY)' if os.environ.get('NEWSQA_API_KEY') else ''}", file=sys.stderr)
-    serve(args.host, args.port, index=idx, model=args.model, auth=(user, password) if user else None, quiet=True)
+    serve(args.host, args.port, index=idx, model=args.model, auth=(user, password) if user else None, quiet=True,
+          limits=limits)
     return 0
 
 

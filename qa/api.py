@@ -66,9 +66,9 @@ def ask_stream(
         str pieces, then exactly one ``Answer`` (always last).
     """
     t0 = time.perf_counter()
-    req = check_request(question, k, answerer, retriever, paper, date_from, date_to, history, today)  # the one input layer
+    req = check_request(question, k, answerer, retriever, paper, date_from, date_to, history, today, index)  # the one input layer
     gen = choose_generator(req.answerer, generator)
-    p = get_pipeline(index, model, embedder, settings)
+    p = get_pipeline(req.index, model, embedder, settings)
     t1 = time.perf_counter()
     query = p.query(req.question, rewrite_follow_up(req.question, req.history, gen))
     # dates and periods in the question (qa.timeq) narrow the search; the caller's own filter wins

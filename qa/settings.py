@@ -74,6 +74,17 @@ class AnswerSettings:
 
 
 
+MAX_ARTICLE_CHARS = 200_000  # far above any newspaper article; a runaway page would embed for hours
+
+
+def max_article_chars(env: Mapping[str, str] | None = None) -> int:
+    """``$NEWSQA_MAX_ARTICLE_CHARS`` or 200,000: a longer article is skipped at build time ("0" or "off": no cap)."""
+    raw = ((os.environ if env is None else env).get("NEWSQA_MAX_ARTICLE_CHARS") or "").strip().lower()
+    if raw in ("0", "off", "none"):
+        return 0
+    return env_int("NEWSQA_MAX_ARTICLE_CHARS", MAX_ARTICLE_CHARS, env)
+
+
 def env_int(name: str, default: int, env: Mapping[str, str] | None = None) -> int:
     """A positive integer from the environment, else ``default`` (a bad value is logged, not fatal)."""
     raw = ((os.environ if env is None else env).get(name) or "").strip()

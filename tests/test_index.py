@@ -180,9 +180,10 @@ def test_truncated_current_pointer(index_copy):
         verify_index(index_copy)
 
 
-def test_no_current_pointer_is_not_found(index_copy):
+def test_no_current_pointer_beside_a_generation_says_so(index_copy):
+    gen = current_generation(index_copy).name
     _delete(index_copy / "CURRENT")
-    with pytest.raises(IndexNotFoundError, match="newsqa index"):
+    with pytest.raises(IndexCorruptError, match=f"CURRENT is missing but 1 generation.*{gen}.*newsqa index"):
         verify_index(index_copy)
 
 

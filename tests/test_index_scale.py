@@ -91,7 +91,7 @@ def test_big_file_is_checked_by_size_and_samples_on_open_and_fully_on_verify(sma
     monkeypatch.setattr(store, "FULL_HASH_MAX", 1024)  # every generation file counts as big
     monkeypatch.setattr(store, "_BLOCK", 64)  # and its samples leave most bytes out, as they do in a multi-GB file
     m = json.loads((gen / "manifest.json").read_text(encoding="utf-8"))
-    m["file_records"] = {n: store.file_record(gen / n) for n in store.FILES}
+    m["sampled_sha256"] = {n: store.sampled_sha256(gen / n) for n in store.FILES}
     m["manifest_sha256"] = manifest_digest(m)
     (gen / "manifest.json").write_text(json.dumps(m), encoding="utf-8")
     verify_index(out)  # intact
@@ -144,8 +144,9 @@ def test_meta_rows_damaged_after_the_manifest_was_fixed_up_are_found_by_the_full
     con.commit()
     con.close()
     m = json.loads((gen / "manifest.json").read_text(encoding="utf-8"))
-    m["files"]["meta.sqlite"] = store.sha256_file(gen / "meta.sqlite")
-    m["file_records"]["meta.sqlite"] = store.file_record(gen / "meta.sqlite")
+    m["files"]["meta.sqlite"] = store.safe_io.sha256(gen / "meta.sqlite", 1 << 30)
+    m["sizes"]["meta.sqlite"] = (gen / "meta.sqlite").stat().st_size
+    m["sampled_sha256"]["meta.sqlite"] = store.sampled_sha256(gen / "meta.sqlite")
     m["manifest_sha256"] = manifest_digest(m)
     (gen / "manifest.json").write_text(json.dumps(m), encoding="utf-8")
     with pytest.raises(IndexCorruptError, match="unknown articles"):

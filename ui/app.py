@@ -17,6 +17,8 @@ from qa.inputs import clean_question, sanitize
 from qa.settings import MAX_QUESTION_CHARS
 from qa.text import to_simplified
 
+from ui.capacity import FairGate
+from ui.guard import Guard, ServerLimits, proxy_env
 from ui.ratelimit import RateLimiter, default_rate
 
 if TYPE_CHECKING:
@@ -172,7 +174,7 @@ def example_questions(articles: Any, n: int = N_EXAMPLES) -> list[str]:
 
 
 def _client_key(request: Any) -> str:
-    """The client's address as the server saw it (forwarded-for headers are not trusted)."""
+    """The client's address: the socket's peer, or what a trusted proxy forwarded (``ServerLimits.trusted_proxies``)."""
     client = getattr(request, "client", None)
     return str(getattr(client, "host", None) or "unknown")
 
@@ -188,14 +190,16 @@ _DOWNLOAD_JS = """(md) => { if (md) { const url = URL.createObjectURL(new Blob([
 
 
 def build_app(index: Path | None = None, model: str | None = None, embedder: "Embedder | None" = None,
-              rate_limit: tuple[int, float] | None | str = "default", feedback_path: Path | None = None):
+              rate_limit: tuple[int, float] | None | str = "default", feedback_path: Path | None = None,
+              limits: ServerLimits | None = None):
     """Build the chat as ``gr.Blocks`` (the index and model are loaded here, before serving).
 
     Args:
         rate_limit: (questions, per seconds) per client address; None for no limit;
-            "default": ``$NEWSQA_RATE_LIMIT`` or 30 per 60 s.
+            "default": ``$NEWSQA_RATE_LIMIT`` or ``ui.ratelimit.DEFAULT_RATE``.
         feedback_path: where 👍/👎 ratings go (default: ``$NEWSQA_FEEDBACK``, else
             ``feedback.jsonl`` in the index folder).
+        limits: the server's limits (workers, per-address queue, waiting bound); None: from the environment.
     """
     import gradio as gr
 
@@ -208,6 +212,7 @@ def build_app(index: Path | None = None, model: str | None = None, embedder: "Em
         {a.paper for a in pipe.index.articles.values() if a.paper})
     rate = default_rate() if rate_limit == "default" else rate_limit
     limiter = RateLimiter(*rate) if rate else None
+    gate = FairGate((limits or ServerLimits.from_env()).capacity)  # one running answer per address, bounded waits
 
     def admit(question: Any, request: Any) -> str:
         """The rate limit, then the one input layer (type, length before anything else, invisible characters)."""
@@ -227,7 +232,8 @@ def build_app(index: Path | None = None, model: str | None = None, embedder: "Em
         """Shared by the chat box and the /chat API: (message to show, the Answer if any)."""
         try:
             q = admit(question, request)
-            a = ask(q, index=index, model=model, embedder=embedder)
+            with gate.slot(_client_key(request)):
+                a = ask(q, index=index, model=model, embedder=embedder)
         except NewsQAError as e:  # a visible message, never a stack trace
             return f"⚠️ {e}", None
         except Exception:  # noqa: BLE001 - log it, show a plain message
@@ -259,16 +265,17 @@ def build_app(index: Path | None = None, model: str | None = None, embedder: "Em
         try:
             q = admit(question, request)
             partial = ""
-            for item in ask_stream(q, index=index, model=model, embedder=embedder, history=plain_history(past), **options):
-                if isinstance(item, Answer):
-                    rec = answer_record(item)
-                    shown[-1] = {"role": "assistant", "content": answer_markdown(rec)}
-                    records[str(len(shown) - 1)] = rec
-                    yield "", shown, render_sources(item, articles_of(item)), records
-                else:
-                    partial += item
-                    shown[-1] = {"role": "assistant", "content": partial}
-                    yield "", shown, "", records
+            with gate.slot(_client_key(request)):
+                for item in ask_stream(q, index=index, model=model, embedder=embedder, history=plain_history(past), **options):
+                    if isinstance(item, Answer):
+                        rec = answer_record(item)
+                        shown[-1] = {"role": "assistant", "content": answer_markdown(rec)}
+                        records[str(len(shown) - 1)] = rec
+                        yield "", shown, render_sources(item, articles_of(item)), records
+                    else:
+                        partial += item
+                        shown[-1] = {"role": "assistant", "content": partial}
+                        yield "", shown, "", records
         except NewsQAError as e:  # a visible message, never a stack trace
             shown[-1] = {"role": "assistant", "content": f"⚠️ {e}"}
             yield "", shown, "", records
@@ -325,16 +332,19 @@ def build_app(index: Path | None = None, model: str | None = None, embedder: "Em
             export_btn = gr.Button("Export as Markdown", elem_id="newsqa-export")
             export_md = gr.Code(language="markdown", label="conversation.md", elem_id="newsqa-export-md")
         inputs = [box, chatbot, records, paper_in, from_in, to_in, answerer_in]
-        send.click(on_submit, inputs, [box, chatbot, sources, records], api_visibility="private")
-        box.submit(on_submit, inputs, [box, chatbot, sources, records], api_visibility="private")
+        # the gate, not Gradio's queue, decides who waits: let enough through to reach it
+        conc = gate.capacity.max_concurrent
+        send.click(on_submit, inputs, [box, chatbot, sources, records], api_visibility="private", concurrency_limit=conc)
+        box.submit(on_submit, inputs, [box, chatbot, sources, records], api_visibility="private", concurrency_limit=conc)
         chatbot.like(on_like, [records], [status], api_visibility="private")
         # the file is made in the browser: this server serves no files
         export_btn.click(on_export, [chatbot], [export_md], api_visibility="private").then(
             None, [export_md], None, js=_DOWNLOAD_JS, api_visibility="private")
         hidden_q = gr.Textbox(visible=False)
         hidden_a = gr.Textbox(visible=False)
-        hidden_q.change(chat_api, hidden_q, hidden_a, api_name="chat")
+        hidden_q.change(chat_api, hidden_q, hidden_a, api_name="chat", concurrency_limit=conc)
     app.newsqa_limiter = limiter  # the /v1 routes share the chat's per-address budget
+    app.newsqa_gate = gate  # ... and its workers (ui.capacity)
     return app
 
 
@@ -350,13 +360,19 @@ def serve(
     rate_limit: tuple[int, float] | None | str = "default",
     api_key: str | None = "env",
     feedback_path: Path | None = None,
+    limits: ServerLimits | None = None,
 ):
     """Launch the chat with safe defaults: loopback, no share link, bounded queue, no file serving,
-    a per-client rate limit ($NEWSQA_RATE_LIMIT, default 30 questions per 60 s), and the
-    OpenAI-compatible /v1 routes on the same port (``api_key``: "env" reads $NEWSQA_API_KEY)."""
+    a per-client rate limit ($NEWSQA_RATE_LIMIT), the OpenAI-compatible /v1 routes on the same
+    port (``api_key``: "env" reads $NEWSQA_API_KEY), and ``ui.guard`` in front of everything:
+    request size limits, no uploads, login throttling, client addresses from the socket unless
+    ``limits.trusted_proxies`` names a proxy ($NEWSQA_TRUSTED_PROXIES)."""
     check_environment()
+    limits = limits or ServerLimits.from_env()
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
-    app = build_app(index, model, embedder, rate_limit=rate_limit, feedback_path=feedback_path)
+    # uvicorn reads its trusted proxies from the environment when the server is created, in launch()
+    os.environ.update(proxy_env(limits.trusted_proxies))
+    app = build_app(index, model, embedder, rate_limit=rate_limit, feedback_path=feedback_path, limits=limits)
     app.queue(max_size=32, default_concurrency_limit=2)
     from starlette.middleware import Middleware
 
@@ -365,13 +381,15 @@ def serve(
     v1 = OpenAIRoutes({"index": index, "model": model, "embedder": embedder}, limiter=app.newsqa_limiter,
                       api_key=default_api_key() if api_key == "env" else api_key, auth=auth)
     app.launch(
-        app_kwargs={"middleware": [Middleware(DenyFileRoutes), Middleware(OpenAIMount, routes=v1)]},
+        app_kwargs={"middleware": [Middleware(Guard, limits=limits), Middleware(DenyFileRoutes),
+                                   Middleware(OpenAIMount, routes=v1)]},
         server_name=host,
         server_port=port,
         share=False,
         show_error=False,
         auth=auth,
         max_file_size="1mb",
+        max_threads=limits.capacity.threads,  # waiting questions hold threads (ui.capacity); room for all
         allowed_paths=[],
         blocked_paths=[str(Path(__file__).resolve().parent.parent)],
         prevent_thread_lock=prevent_thread_lock,

@@ -26,7 +26,7 @@ from qa.ingest.corpus import corpus_hash
 from qa.errors import IndexMismatchError, IndexWriteError
 from qa.index.reuse import embed_with_reuse
 from qa.index.meta import META_FILE, write_meta
-from qa.index.store import (FILES, FORMAT_VERSION, current_name, file_record, lexical_text, manifest_digest, passage_text,
+from qa.index.store import (FILES, FORMAT_VERSION, current_name, lexical_text, manifest_digest, passage_text, sampled_sha256,
                             verify_index)
 from qa.lexical.bm25 import DEFAULT_TOKENIZER, TOKENIZERS, LexicalIndex
 from qa.text import text_grams
@@ -100,6 +100,7 @@ def build_index(
     reuse: bool = True,
     files: Mapping[str, str] | None = None,
     skipped: Sequence[Any] = (),
+    on_plan: Callable[[int, int], None] | None = None,
 ) -> Path:
     """Chunk, embed and write a new index generation (vectors and BM25), then make it current.
 
@@ -115,6 +116,7 @@ def build_index(
         files: the archive's files and their sha256 (``qa.ingest.corpus.Corpus.files``), recorded in
             the manifest so the next build of the folder can report what changed.
         skipped: files left out (``qa.ingest.corpus.Skipped``: source, reason), recorded in the manifest.
+        on_plan: called with (articles, chunks) once the corpus is chunked, before any embedding.
 
     Returns:
         The new generation folder.
@@ -132,6 +134,9 @@ def build_index(
     by_id = {a.id: a for a in articles}
     chunks = chunk_articles(articles, params, embedder.count_tokens)
     texts = [passage_text(by_id[c.article_id], c.text) for c in chunks]
+    log.info("%d articles make %d chunks to embed", len(articles), len(chunks))
+    if on_plan is not None:
+        on_plan(len(articles), len(chunks))
     # BM25 (jieba, pinyin, bigrams: pure Python) is built in a thread while the embedder,
     # which releases the GIL in onnxruntime/torch, runs; it depends only on the chunks
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="newsqa-bm25") as pool:
@@ -223,7 +228,8 @@ def _write_generation(out_dir: Path, info: dict[str, Any]) -> Path:
         },
         "counts": {"articles": len(articles), "chunks": len(chunks)},
         "files": {name: sha256_file(tmp / name) for name in FILES},
-        "file_records": {name: file_record(tmp / name) for name in FILES},
+        "sizes": {name: (tmp / name).stat().st_size for name in FILES},  # the read limit of each file
+        "sampled_sha256": {name: sampled_sha256(tmp / name) for name in FILES},  # the open-time check of big files
         "versions": _versions(),
         "build_seconds": round(time.perf_counter() - info["t0"], 2),
         "embed_seconds": round(info["t_embed"], 2),

@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 
-from embeddings.models import sha256_file
 from qa.errors import NewsQAError
-from qa.index.store import current_generation, passage_text, read_manifest
+from qa.index import safe_io
+from qa.index.store import current_generation, file_limit, passage_text, read_manifest
 from qa.types import Article
 
 if TYPE_CHECKING:
@@ -60,8 +60,8 @@ def previous_vectors(out_dir: Path, identity: dict[str, Any]) -> dict[bytes, np.
 
         from qa.index.meta import META_FILE, MetaStore
 
-        if sha256_file(gen / "vectors.faiss") != manifest["files"].get("vectors.faiss") or \
-                sha256_file(gen / META_FILE) != manifest["files"].get(META_FILE):
+        if any(safe_io.sha256(gen / name, file_limit(manifest, name)) != manifest["files"].get(name)
+               for name in ("vectors.faiss", META_FILE)):
             return {}
         index = faiss.read_index(str(gen / "vectors.faiss"))
         meta = MetaStore(gen / META_FILE)

@@ -41,6 +41,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,9 +50,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from embeddings.models import sha256_file
-
 from qa.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError
+from qa.index import safe_io
 from qa.index.meta import META_FILE, MetaStore
 from qa.lexical.bm25 import DEFAULT_TOKENIZER, LEXICAL_FILES, TOKENIZERS, LexicalIndex
 from qa.text import normalize
@@ -60,6 +61,8 @@ log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 3
 FILES = ("vectors.faiss", META_FILE, *LEXICAL_FILES)
+# what a generation folder may be called: the builder writes gen-NNNNNN; no dots, no slashes
+GEN_NAME = re.compile(r"gen-[0-9A-Za-z_-]{1,64}")
 FULL_HASH_MAX = 64 << 20  # files up to this size are hashed whole on every open
 SAMPLES = 64  # blocks hashed in a bigger file on open
 _BLOCK = 64 << 10
@@ -77,11 +80,6 @@ def sampled_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def file_record(path: Path) -> dict[str, Any]:
-    """What the manifest records of a file beyond its sha256: its size and its sampled sha256."""
-    return {"size": path.stat().st_size, "sampled_sha256": sampled_sha256(path)}
-
-
 def passage_text(article: Article, chunk_text: str) -> str:
     """What is embedded for a chunk: its article's title (and date) as context, then the text.
 
@@ -97,13 +95,18 @@ def lexical_text(article: Article, chunk_text: str) -> str:
     return f"{article.title}\n{chunk_text}"
 
 
+def _read_current(pointer: Path) -> str:
+    """The stripped content of a ``CURRENT`` file (bounded, regular file only)."""
+    return safe_io.read_text(pointer, safe_io.CURRENT_MAX).strip()
+
+
 def current_name(out_dir: Path) -> str | None:
     """The generation ``CURRENT`` names, or None when it is missing, unreadable or not a generation name."""
     try:
-        name = (out_dir / "CURRENT").read_text(encoding="utf-8").strip()
-    except (OSError, UnicodeDecodeError):
+        name = _read_current(out_dir / "CURRENT")
+    except (OSError, IndexCorruptError):
         return None
-    return name if name.startswith("gen-") and "/" not in name else None
+    return name if GEN_NAME.fullmatch(name) else None
 
 
 def current_generation(index_dir: Path) -> Path:
@@ -111,27 +114,39 @@ def current_generation(index_dir: Path) -> Path:
 
     Raises:
         IndexNotFoundError: when there is no index at ``index_dir``.
+        IndexCorruptError: when ``CURRENT`` is missing beside generation folders, unreadable,
+            not a generation name, or names a folder that does not exist.
     """
     index_dir = Path(index_dir)
     pointer = index_dir / "CURRENT"
-    if not pointer.is_file():
-        if (index_dir / "manifest.json").is_file():  # a bare generation folder
+    if not pointer.exists() and not pointer.is_symlink():
+        if os.path.lexists(index_dir / "manifest.json"):  # a bare generation folder
             return index_dir
+        gens = sorted(p.name for p in index_dir.glob("gen-*") if p.is_dir() and GEN_NAME.fullmatch(p.name))
+        if gens:
+            raise IndexCorruptError(
+                f"{pointer} is missing but {len(gens)} generation folder(s) exist (latest {gens[-1]}); "
+                f"point it at one with: echo {gens[-1]} > {pointer}, or rebuild with: newsqa index"
+            )
         raise IndexNotFoundError(f"no index at {index_dir}; build one with: newsqa index")
     try:
-        name = pointer.read_text(encoding="utf-8").strip()
-    except (OSError, UnicodeDecodeError) as e:
+        name = _read_current(pointer)
+    except FileNotFoundError as e:
         raise IndexCorruptError(f"{pointer} is unreadable ({e})") from None
+    if not GEN_NAME.fullmatch(name):
+        raise IndexCorruptError(
+            f"{pointer} holds {name[:80]!r}, which is not a valid generation name (gen-NNNNNN); rebuild with: newsqa index"
+        )
     gen = index_dir / name
-    if not name.startswith("gen-") or "/" in name or not gen.is_dir():
-        raise IndexCorruptError(f"{pointer} points at {gen.name}, which does not exist")
+    if not gen.is_dir():
+        raise IndexCorruptError(f"{pointer} points at {name}, which does not exist")
     return gen
 
 
 def read_manifest(gen: Path) -> dict[str, Any]:
     """Read a generation's manifest, checking it has the sections loaders rely on."""
     try:
-        m = json.loads((gen / "manifest.json").read_text(encoding="utf-8"))
+        m = json.loads(safe_io.read_text(gen / "manifest.json", safe_io.MANIFEST_MAX))
     except FileNotFoundError:
         raise IndexCorruptError(f"{gen}: manifest.json is missing") from None
     except (ValueError, UnicodeDecodeError) as e:
@@ -140,6 +155,12 @@ def read_manifest(gen: Path) -> dict[str, Any]:
     if not isinstance(m, dict) or any(not isinstance(m.get(k), t) for k, t in required.items()):
         raise IndexCorruptError(f"{gen}: manifest.json lacks one of {', '.join(required)}")
     return m
+
+
+def file_limit(manifest: dict[str, Any], name: str) -> int:
+    """The most bytes an index file may have: its size recorded in the manifest, else a fixed cap."""
+    size = manifest.get("sizes", {}).get(name) if isinstance(manifest.get("sizes"), dict) else None
+    return size if isinstance(size, int) and not isinstance(size, bool) and size >= 0 else safe_io.FILE_MAX
 
 
 def manifest_digest(manifest: dict[str, Any]) -> str:
@@ -173,21 +194,22 @@ def verify_generation(gen: Path, full: bool = True) -> dict[str, Any]:
         raise IndexCorruptError(f"{gen}: manifest.json has no checksum (damaged, or built by an older newsqa); rebuild with: newsqa index")
     if manifest["manifest_sha256"] != manifest_digest(manifest):
         raise IndexCorruptError(f"{gen}: manifest.json does not match its own checksum (damaged or edited)")
-    records = manifest.get("file_records")
-    if not isinstance(records, dict):
-        raise IndexCorruptError(f"{gen}: manifest.json has no file_records section; rebuild with: newsqa index")
+    # sizes and sampled hashes are absent only from a hand-edited manifest: then every file is hashed whole
+    sizes = manifest["sizes"] if isinstance(manifest.get("sizes"), dict) else {}
+    sampled = manifest["sampled_sha256"] if isinstance(manifest.get("sampled_sha256"), dict) else {}
     for name in FILES:
         p = gen / name
-        if not p.is_file():
-            raise IndexCorruptError(f"{gen}: {name} is missing")
-        rec = records.get(name) if isinstance(records.get(name), dict) else {}
-        size = p.stat().st_size
-        if size != rec.get("size"):
-            raise IndexCorruptError(f"{gen}: {name} has {size} bytes, manifest.json says {rec.get('size')} (damaged or edited)")
-        if full or size <= FULL_HASH_MAX:
-            ok = sha256_file(p) == manifest["files"].get(name)
+        limit = file_limit(manifest, name)
+        try:
+            size = safe_io.check_file(p, limit)  # a regular file, no symlink, within its recorded size
+        except FileNotFoundError:
+            raise IndexCorruptError(f"{gen}: {name} is missing") from None
+        if name in sizes and size != sizes[name]:
+            raise IndexCorruptError(f"{gen}: {name} has {size} bytes, manifest.json says {sizes[name]} (damaged or edited)")
+        if full or size <= FULL_HASH_MAX or name not in sampled:
+            ok = safe_io.sha256(p, limit) == manifest["files"].get(name)
         else:
-            ok = sampled_sha256(p) == rec.get("sampled_sha256")
+            ok = sampled_sha256(p) == sampled[name]
         if not ok:
             raise IndexCorruptError(f"{gen}: {name} does not match the sha256 in manifest.json (damaged or edited)")
     return manifest

@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterable
 
+from qa.settings import max_article_chars as default_max_article_chars
 from qa.errors import CorpusError
 from qa.ingest.dates import iso_date, path_date
 from qa.ingest.parse import LAYOUTS, find_banners, parse_text, read_jsonl_articles
@@ -163,7 +164,7 @@ def _html_article(f: SourceFile, data: bytes) -> Article:
 
 
 def load_corpus(paths: Iterable[Path], layout: str = "auto", ocr: bool = True,
-                progress: Callable[[int, int], None] | None = None) -> Corpus:
+                progress: Callable[[int, int], None] | None = None, max_article_chars: int | None = None) -> Corpus:
     """Read every archive file under ``paths`` into articles; a file that cannot be read is skipped with its reason.
 
     Slogan banners are detected across all pages together (a line repeated on two pages
@@ -175,6 +176,8 @@ def load_corpus(paths: Iterable[Path], layout: str = "auto", ocr: bool = True,
         layout: how text pages are read: ``auto``, ``page`` or ``plain`` (``qa.ingest.parse.parse_text``).
         ocr: OCR images and PDF pages without a text layer.
         progress: called with (files read, total files) as files are read (OCR can take a while).
+        max_article_chars: an article whose body is longer is skipped with a warning naming
+            it (a runaway page, not an article); None: ``qa.settings.max_article_chars()``; 0: no cap.
 
     Returns:
         The articles (unique ids), every file's content hash, and the skipped files.
@@ -184,6 +187,7 @@ def load_corpus(paths: Iterable[Path], layout: str = "auto", ocr: bool = True,
     """
     if layout not in LAYOUTS:
         raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
+    cap = default_max_article_chars() if max_article_chars is None else max_article_chars
     files = archive_files(paths)
     hashes: dict[str, str] = {}
     skipped: list[Skipped] = []
@@ -229,6 +233,10 @@ def load_corpus(paths: Iterable[Path], layout: str = "auto", ocr: bool = True,
         paper = next((a.paper for a in found if a.paper), None)
         date = next((a.date for a in found if a.date), None) or path_date(f.source)
         for a in found:
+            if cap and len(a.body) > cap:  # a runaway page (one 20 MB line), not an article: hours of embedding
+                log.warning("%s: skipped article %r (%d characters, more than the %d allowed; "
+                            "raise NEWSQA_MAX_ARTICLE_CHARS to index it)", f.source, a.title[:40], len(a.body), cap)
+                continue
             ids[a.id] = f.source
             articles.append(replace(a, paper=a.paper or paper, date=a.date or date))
     for s in skipped:
@@ -246,9 +254,9 @@ def _reason(e: CorpusError, source: str) -> str:
     return msg[len(source) + 2:] if msg.startswith(source + ": ") else msg
 
 
-def load_articles(paths: Iterable[Path], layout: str = "auto") -> list[Article]:
+def load_articles(paths: Iterable[Path], layout: str = "auto", max_article_chars: int | None = None) -> list[Article]:
     """The articles of ``load_corpus(paths)`` (bad files skipped, with a warning logged)."""
-    return list(load_corpus(paths, layout=layout).articles)
+    return list(load_corpus(paths, layout=layout, max_article_chars=max_article_chars).articles)
 
 
 def corpus_hash(articles: Iterable[Article]) -> str:

@@ -367,6 +367,9 @@ def read_text(path: Path) -> str:
     return decode_text(data, str(path))
 
 
+_JSONL_STRING_FIELDS = ("id", "title", "date", "source", "paper")
+
+
 def _jsonl_date(value: object, path: Path, line: int) -> str | None:
     """A JSONL record's date in ISO form; a value that is no date is an error naming the line."""
     if value is None or value == "":
@@ -412,6 +415,12 @@ def read_jsonl_articles(path: Path, source: str | None = None, id_prefix: str | 
         text = rec.get("text")
         if not isinstance(text, str) or not text.strip():
             raise CorpusError(f"{path.name}:{i}: field 'text' must be a non-empty string")
+        for field in _JSONL_STRING_FIELDS:  # a number or object here would reach the index and crash its readers
+            value = rec.get(field)
+            if value is not None and not isinstance(value, str):
+                raise CorpusError(
+                    f"{path.name}:{i}: field {field!r} must be a string, got {type(value).__name__} ({json.dumps(value)[:40]})"
+                )
         aid = str(rec.get("id") or f"{id_prefix or path.stem}-{i}")
         if aid in seen:
             raise CorpusError(f"{path.name}:{i}: duplicate id {aid!r}")
