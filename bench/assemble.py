@@ -11,7 +11,7 @@ MARK = "## Embedding runtime"
 def main() -> int:
     text = (ROOT / "RESULTS.md").read_text(encoding="utf-8")
     head = text.split(MARK)[0].rstrip() + "\n"
-    parts = [head] + [(ROOT / "results" / f).read_text(encoding="utf-8") for f in ("runtime.md", "scale.md", "projection.md")
+    parts = [head] + [(ROOT / "results" / f).read_text(encoding="utf-8") for f in ("runtime.md", "scale.md", "meta.md", "projection.md")
                       if (ROOT / "results" / f).is_file()]
     (ROOT / "RESULTS.md").write_text("\n".join(parts), encoding="utf-8")
     print("wrote bench/RESULTS.md")

@@ -152,8 +152,8 @@ class SentenceTransformerEmbedder:
 class Bf16SentenceTransformerEmbedder(SentenceTransformerEmbedder):
     """The same model under ``torch.autocast(bfloat16)`` on the CPU (AMX/AVX-512 BF16 kernels where the CPU has them).
 
-    Measured here: 2.3x fp32's passages/s with a cosine above 0.9999 to the fp32
-    vectors. The identity adds ``runtime: torch-bf16``.
+    Fast only on CPUs with BF16 instructions (figures in bench/RESULTS.md). The identity
+    adds ``runtime: torch-bf16``.
     """
 
     runtime = "torch-bf16"

@@ -10,12 +10,15 @@ import platform
 import time
 from collections import defaultdict
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from qa import ask, get_pipeline
 from qa.errors import CorpusError, NewsQAError
 
 from . import metrics as M
+
+if TYPE_CHECKING:
+    from embeddings.encoder import Embedder
 
 log = logging.getLogger(__name__)
 
@@ -168,7 +171,7 @@ def run_eval(
     limit: int | None = None,
     command: str = "",
     progress: Callable[[int, int], None] | None = None,
-    embedder: Any = None,
+    embedder: "Embedder | None" = None,
     retriever: str | None = None,
     paper: str | None = None,
     date_from: str | None = None,

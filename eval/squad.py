@@ -32,13 +32,16 @@ import platform
 import random
 import time
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from embeddings.models import sha256_file
 from qa.errors import CorpusError, NewsQAError
 from qa.types import Article
 
 from . import metrics as M
+
+if TYPE_CHECKING:
+    from embeddings.encoder import Embedder
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +133,7 @@ def left_out_documents(articles: Sequence[Article], share: float, seed: int = SE
 
 def squad_index(
     path: Path,
-    embedder: Any,
+    embedder: "Embedder",
     *,
     mix: bool = False,
     news_paths: Sequence[Path] | None = None,
@@ -278,7 +281,7 @@ def run_squad(
     *,
     out_dir: Path | None = None,
     model: str | None = None,
-    embedder: Any = None,
+    embedder: "Embedder | None" = None,
     retriever: str = "hybrid",
     answerer: str = "extractive",
     k: int = 5,

@@ -75,7 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     msub.add_parser("status", help="show installed models and verify their files")
 
     p = sub.add_parser("index", help="parse the corpus and build the search index")
-    p.add_argument("paths", nargs="*", type=Path, help=f"corpus files or folders: .txt pages, .jsonl articles (default: {default_corpus_dir()})")
+    p.add_argument("paths", nargs="*", type=Path,
+                   help=f"archive files or folders: .txt/.pdf/image pages, .html/.jsonl articles (default: {default_corpus_dir()})")
     _add_index_opt(p)
     p.add_argument("--chunk-size", type=int, default=CHUNK.chunk_size, help=f"passage length in model tokens (default {CHUNK.chunk_size})")
     p.add_argument("--chunk-overlap", type=int, default=CHUNK.chunk_overlap, help=f"overlap between passages in model tokens (default {CHUNK.chunk_overlap})")
@@ -83,6 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="update the existing index: add (or replace) the articles of these files, embedding only new passages")
     p.add_argument("--remove", nargs="+", default=None, metavar="ARTICLE_ID",
                    help="update the existing index: remove these articles (ids as in `newsqa ask --json`)")
+    p.add_argument("--layout", choices=["auto", "page", "plain"], default="auto",
+                   help="text files: newspaper pages, one plain article per file, or auto (decided per file; the default)")
+    p.add_argument("--no-ocr", action="store_true", help="skip scanned pages and images instead of reading them with OCR")
     p.add_argument("--engine", choices=["local", "ray"], default="local",
                    help="where passages are embedded: this process (default) or a Ray cluster (RAY_ADDRESS, else a local one)")
     p.add_argument("--runtime", choices=["onnx-int8", "torch-fp32", "torch-bf16"], default=None,
@@ -94,6 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-k", type=int, default=5, help="passages to retrieve (default 5)")
     p.add_argument("--answerer", choices=["auto", "extractive", "generative"], default="auto")
     p.add_argument("--json", action="store_true", help="print Answer.to_dict() as JSON")
+    p.add_argument("--today", default=None, metavar="YYYY-MM-DD",
+                   help="the date relative phrases (去年, last month) count from (default: the archive's newest issue date)")
     _add_retrieval_opts(p)
 
     p = sub.add_parser("eval", help="evaluate against a gold file and write a report")
@@ -116,13 +122,29 @@ def build_parser() -> argparse.ArgumentParser:
     _add_index_opt(p)
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+    p.add_argument("--trusted-proxies", default=None, metavar="ADDRS",
+                   help="comma-separated addresses of reverse proxies whose X-Forwarded-For is believed "
+                        "(default $NEWSQA_TRUSTED_PROXIES or none: the client is the connecting address)")
 
     p = sub.add_parser("bench", help="benchmark against the plain LangChain recipe, side by side (bench/compare.py; prints figures)")
     p.add_argument("--repeat", type=int, default=5, help="passes over the question list (default 5)")
     p.add_argument("--write", action="store_true", help="write bench/RESULTS.md")
 
+    p = sub.add_parser("feedback", help="the chat's 👍/👎 ratings: export them as gold-set candidates")
+    fsub = p.add_subparsers(dest="action", required=True)
+    pe = fsub.add_parser("export", help="print (or write) gold.jsonl candidates from the feedback file")
+    _add_index_opt(pe)
+    pe.add_argument("--file", type=Path, default=None,
+                    help="the feedback file (default: $NEWSQA_FEEDBACK, else feedback.jsonl in the index folder)")
+    pe.add_argument("--out", type=Path, default=None, help="write the candidates here (default: print them)")
+    pe.add_argument("--include-disliked", action="store_true",
+                    help="also list 👎 questions, marked needs_review, for a person to write the answer")
+
     p = sub.add_parser("info", help="describe an index: articles, papers, dates, model")
     _add_index_opt(p)
+    p.add_argument("--verify", action="store_true",
+                   help="check every byte of every index file against its sha256 and every metadata row "
+                        "(opening checks big files by size and sampled blocks only)")
     return parser
 
 
@@ -184,7 +206,7 @@ def _cmd_models(args: argparse.Namespace) -> int:
 def _cmd_index(args: argparse.Namespace) -> int:
     from qa.pipeline import clear_cache, load_embedder
     from qa.ingest.chunking import ChunkParams
-    from qa.ingest.corpus import load_articles
+    from qa.ingest.corpus import load_corpus
     from qa.index.build import build_index
 
     params = ChunkParams(args.chunk_size, args.chunk_overlap)
@@ -206,15 +228,28 @@ def _cmd_index(args: argparse.Namespace) -> int:
     if adding or removing:
         from qa.index.update import update_index
 
-        new = load_articles(adding) if adding else []
-        gen = update_index(out, embedder, add=new, remove=removing or (), progress=_Progress("embedding"))
+        new = []
+        if adding:
+            corpus = load_corpus(adding, layout=getattr(args, "layout", "auto"), ocr=not getattr(args, "no_ocr", False))
+            print(corpus.summary(), file=sys.stderr)
+            new = list(corpus.articles)
+        gen = update_index(out, embedder, add=new, remove=removing or (), progress=_Progress("embedding"), on_plan=_plan)
     else:
+        from qa.index.reuse import folder_changes, previous_files
+
         paths = args.paths or [default_corpus_dir()]
-        articles = load_articles(paths)
-        print(f"parsed {len(articles)} articles from {len({a.source for a in articles})} files", file=sys.stderr)
-        gen = build_index(articles, embedder, out, params, progress=_Progress("embedding"))
+        corpus = load_corpus(paths, layout=getattr(args, "layout", "auto"), ocr=not getattr(args, "no_ocr", False),
+                             progress=_Progress("reading"))
+        print(corpus.summary(), file=sys.stderr)
+        before = previous_files(out)
+        gen = build_index(list(corpus.articles), embedder, out, params, progress=_Progress("embedding"),
+                          files=corpus.files, skipped=corpus.skipped, on_plan=_plan)
+        if before is not None:
+            print(f"folder sync: {folder_changes(before, corpus.files).summary()}", file=sys.stderr)
     clear_cache()
-    manifest = json.loads((gen / "manifest.json").read_text(encoding="utf-8"))
+    from qa.index.store import read_manifest
+
+    manifest = read_manifest(gen)
     n = manifest["counts"]["chunks"]
     dt = time.perf_counter() - t0
     reused = manifest.get("vectors_reused", 0)
@@ -223,25 +258,52 @@ def _cmd_index(args: argparse.Namespace) -> int:
     return 0
 
 
+def _plan(articles: int, chunks: int) -> None:
+    """Say how much embedding a build is about to do, before it starts."""
+    print(f"{articles} articles make {chunks} chunks to embed", file=sys.stderr)
+
+
+def _one_line(value: object) -> str:
+    """``value`` on one terminal line: line breaks, control and bidi/format characters shown escaped.
+
+    A file name or title may hold a newline or a right-to-left override; printed raw, it
+    would split or disguise the citation line.
+    """
+    import unicodedata
+
+    text = str(value or "")
+    return "".join(
+        ch if unicodedata.category(ch) not in ("Cc", "Cf", "Zl", "Zp") else ch.encode("unicode_escape").decode("ascii")
+        for ch in text
+    )
+
+
 def _print_answer(ans) -> None:
+    from qa.timeq import describe_range
+
     print(ans.text)
+    dates = describe_range(ans.date_range)
+    if dates:
+        print(f"({dates})")
     if ans.citations:
         print()
         for c in ans.citations:
-            where = " · ".join(x for x in (c.paper, c.date) if x)
-            print(f"[{c.n}] {c.title}" + (f" ({where})" if where else ""))
-            print(f"    {c.source} chars {c.raw_start}-{c.raw_end}: 「{c.quote}」")
+            where = " · ".join(_one_line(x) for x in (c.paper, c.date) if x)
+            quote = " ".join(str(c.quote).split())  # a quote across paragraphs stays on its line
+            print(f"[{c.n}] {_one_line(c.title)}" + (f" ({where})" if where else ""))
+            print(f"    {_one_line(c.source)} chars {c.raw_start}-{c.raw_end}: 「{_one_line(quote)}」")
     elif ans.hits:
         print("\nclosest articles:")
         for h in ans.hits[:3]:
-            print(f"  - {h.article.title} ({h.article.source}, score {h.score:.3f})")
+            print(f"  - {_one_line(h.article.title)} ({_one_line(h.article.source)}, score {h.score:.3f})")
 
 
 def _cmd_ask(args: argparse.Namespace) -> int:
     from qa.api import ask
 
     ans = ask(args.question, k=args.k, index=args.index, model=args.model, answerer=args.answerer,
-              retriever=args.retriever, paper=args.paper, date_from=args.date_from, date_to=args.date_to)
+              retriever=args.retriever, paper=args.paper, date_from=args.date_from, date_to=args.date_to,
+              today=args.today)
     if args.json:
         print(json.dumps(ans.to_dict(), ensure_ascii=False, indent=2))
     else:
@@ -296,14 +358,38 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         print(f"no index at {idx}: building it from {default_corpus_dir()} first", file=sys.stderr)
         args.paths, args.chunk_size, args.chunk_overlap = [], CHUNK.chunk_size, CHUNK.chunk_overlap
         _cmd_index(args)
+    from dataclasses import replace
+
     from ui.app import check_environment, serve
+    from ui.guard import ServerLimits
 
     check_environment()
+    limits = ServerLimits.from_env()
+    if args.trusted_proxies is not None:
+        limits = replace(limits, trusted_proxies=args.trusted_proxies.strip())
     user, password = os.environ.get("NEWSQA_AUTH_USER"), os.environ.get("NEWSQA_AUTH_PASSWORD")
     if bool(user) != bool(password):
-        raise NewsQAError("set both NEWSQA_AUTH_USER and NEWSQA_AUTH_PASSWORD for basic auth, or neither")
-    print(f"newsqa chat: loading; then open http://{args.host}:{args.port}/ in a browser (Ctrl+C stops it)", file=sys.stderr)
-    serve(args.host, args.port, index=idx, model=args.model, auth=(user, password) if user else None, quiet=True)
+        raise NewsQAError("set both NEWSQA_AUTH_USER and NEWSQA_AUTH_PASSWORD for the login form, or neither")
+    print(f"newsqa chat: loading; then open http://{args.host}:{args.port}/ in a browser (Ctrl+C stops it); "
+          f"OpenAI-compatible API at http://{args.host}:{args.port}/v1"
+          f"{' (key: $NEWSQA_API_KEY)' if os.environ.get('NEWSQA_API_KEY') else ''}", file=sys.stderr)
+    serve(args.host, args.port, index=idx, model=args.model, auth=(user, password) if user else None, quiet=True,
+          limits=limits)
+    return 0
+
+
+def _cmd_feedback(args: argparse.Namespace) -> int:
+    from ui.chatextras import default_feedback_path, export_feedback
+
+    path = args.file or default_feedback_path(args.index or default_index_dir())
+    if not path.is_file():
+        raise NewsQAError(f"no feedback file at {path}: rate answers with 👍/👎 in the chat first, or pass --file")
+    read, written, skipped = export_feedback(path, args.out, args.include_disliked)
+    for why in skipped:
+        print(f"skipped {why}", file=sys.stderr)
+    print(f"{read} ratings read from {path}; {written} gold candidates"
+          + (f" written to {args.out}" if args.out else "") + (f"; {len(skipped)} lines skipped" if skipped else ""),
+          file=sys.stderr)
     return 0
 
 
@@ -321,15 +407,22 @@ def _cmd_info(args: argparse.Namespace) -> int:
     from qa.index.store import verify_index
 
     idx = args.index or default_index_dir()
-    loaded = verify_index(idx)
-    gen, manifest, arts = loaded.path, loaded.manifest, list(loaded.articles.values())
-    papers = sorted({a.paper for a in arts if a.paper})
-    dates = sorted({a.date for a in arts if a.date})
+    loaded = verify_index(idx, full=args.verify)
+    gen, manifest = loaded.path, loaded.manifest
+    papers, span = loaded.meta.papers(), loaded.meta.date_span()  # indexed SQL, not a pass over the articles
+    dates = list(span) if span else []
     print(f"index: {gen}")
+    if args.verify:
+        print("verified: every file matches its sha256, every chunk its article")
     print(f"model: {manifest['model']['name']} (dim {manifest['dim']})")
     print(f"articles: {manifest['counts']['articles']}, chunks: {manifest['counts']['chunks']}, files: {len(manifest['corpus']['sources'])}")
     print(f"papers named on pages: {', '.join(papers) or 'none'}")
     print(f"issue dates: {dates[0] + ' to ' + dates[-1] if dates else 'none stated'}")
+    skipped = manifest["corpus"].get("skipped") or []
+    if skipped:
+        print(f"skipped files ({len(skipped)}):")
+        for s in skipped:
+            print(f"  {s['source']}: {s['reason']}")
     return 0
 
 
@@ -343,9 +436,12 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    if not args.verbose:  # pdfminer warns about every odd font in a damaged PDF; the build's summary says what matters
+        logging.getLogger("pdfminer").setLevel(logging.ERROR)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # no model hub here: never try to download
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    handlers = {"models": _cmd_models, "index": _cmd_index, "ask": _cmd_ask, "eval": _cmd_eval, "info": _cmd_info, "serve": _cmd_serve, "bench": _cmd_bench}
+    handlers = {"models": _cmd_models, "index": _cmd_index, "ask": _cmd_ask, "eval": _cmd_eval, "info": _cmd_info, "serve": _cmd_serve, "bench": _cmd_bench,
+                "feedback": _cmd_feedback}
     if args.command not in handlers:
         parser.print_help()
         return 2

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
+from qa.answer.dated import archive_dates, date_answer, plan_time, prefer_dated, when_wanted
 from qa.answer.followup import rewrite_follow_up
 from qa.answer.generate import default_generator
-from qa.answer.policy import Frame
+from qa.answer.policy import Frame, refusal_for
 from qa.errors import ModelNotInstalledError
 from qa.inputs import ANSWERERS, MAX_K, check_request, sanitize  # noqa: F401 - re-exported names
 from qa.pipeline import clear_cache, get_pipeline, index_runtime, load_embedder  # noqa: F401 - re-exported names
@@ -16,6 +18,7 @@ from qa.settings import Settings
 from qa.types import Answer
 
 if TYPE_CHECKING:
+    from embeddings.encoder import Embedder
     from qa.answer.generate import Generator
 
 
@@ -44,13 +47,14 @@ def ask_stream(
     model: str | None = None,
     answerer: str = "auto",
     history: Any = None,
-    embedder: Any = None,
+    embedder: "Embedder | None" = None,
     retriever: str | None = None,
     paper: str | None = None,
     date_from: str | None = None,
     date_to: str | None = None,
-    generator: Any = None,
+    generator: "Generator | None" = None,
     settings: Settings | None = None,
+    today: str | None = None,
 ) -> Iterator[str | Answer]:
     """Like ``ask()``, but yields the answer's text as it is generated, then the final ``Answer``.
 
@@ -62,18 +66,31 @@ def ask_stream(
         str pieces, then exactly one ``Answer`` (always last).
     """
     t0 = time.perf_counter()
-    req = check_request(question, k, answerer, retriever, paper, date_from, date_to, history)  # the one input layer
+    req = check_request(question, k, answerer, retriever, paper, date_from, date_to, history, today, index)  # the one input layer
     gen = choose_generator(req.answerer, generator)
-    p = get_pipeline(index, model, embedder, settings)
+    p = get_pipeline(req.index, model, embedder, settings)
     t1 = time.perf_counter()
     query = p.query(req.question, rewrite_follow_up(req.question, req.history, gen))
+    # dates and periods in the question (qa.timeq) narrow the search; the caller's own filter wins
+    tp = plan_time((req.question, query.rewritten or ""), p.index.articles, req.date_from, req.date_to, req.today)
+    dated_order = tp.query.order if tp.query.order and archive_dates(p.index.articles).dated else None
+    k = min(req.k * tp.depth_factor, MAX_K) if dated_order else req.k
     hits = p.retriever.retrieve(
-        query.text, req.k, query_vec=query.vec, retriever=req.retriever, paper=req.paper,
+        query.text, k, query_vec=query.vec, retriever=req.retriever, paper=req.paper,
         date_from=req.date_from, date_to=req.date_to, dense_vec=query.scoring_vec if query.expanded else None,
+        article_ids=tp.article_ids,
     )
+    if dated_order:  # 最新/最近 (latest) or 第一次/首次 (first): the newest or oldest issue that answers
+        hits = prefer_dated(hits, dated_order, p.extractive, query, req.k)
+    answering = when_wanted(query, tp.query, hits)
     t2 = time.perf_counter()
     frame = Frame(req.question, tuple(hits), query.rewritten, p.generation, t0, {"load": t1 - t0, "retrieve": t2 - t1})
-    yield from p.policy.run(query, frame, gen)
+    for item in p.policy.run(answering, frame, gen):
+        if isinstance(item, Answer):
+            item = date_answer(item, tp.query, query.latin, refusal_for(req.question), answering is not query)
+            if tp.date_range is not None:
+                item = dataclasses.replace(item, date_range=tp.date_range)
+        yield item
 
 
 def ask(
@@ -84,13 +101,14 @@ def ask(
     model: str | None = None,
     answerer: str = "auto",
     history: Any = None,
-    embedder: Any = None,
+    embedder: "Embedder | None" = None,
     retriever: str | None = None,
     paper: str | None = None,
     date_from: str | None = None,
     date_to: str | None = None,
-    generator: Any = None,
+    generator: "Generator | None" = None,
     settings: Settings | None = None,
+    today: str | None = None,
 ) -> Answer:
     """Answer a question from the newspaper archive, with cited sources.
 
@@ -113,6 +131,13 @@ def ask(
             out when either is given, and kept otherwise.
         generator: a generator object instead of the installed one (tests, custom servers).
         settings: retrieval, answer and generation settings (default: ``Settings.from_env()``).
+        today: the date (ISO) that relative phrases in the question (去年, 上个月, last year,
+            5月22日 without a year) resolve against; None: the archive's newest issue date.
+            Dates and periods in the question (2023年, 2023年5月, in 2023, May 2023) keep the
+            search to articles issued in them or naming a day in them; 最新/latest prefers the
+            newest dated issue that answers, 第一次/first the oldest; a "when" question is
+            answered with the date in the sentence or its article's issue date. The range used
+            is in ``Answer.date_range`` (applied: False when no article is from it).
 
     Returns:
         An ``Answer``: text with ``[n]`` markers, citations quoting the exact article
@@ -125,7 +150,7 @@ def ask(
     final = None
     for item in ask_stream(question, k=k, index=index, model=model, answerer=answerer, history=history,
                            embedder=embedder, generator=generator, retriever=retriever,
-                           paper=paper, date_from=date_from, date_to=date_to, settings=settings):
+                           paper=paper, date_from=date_from, date_to=date_to, settings=settings, today=today):
         if isinstance(item, Answer):
             final = item
     assert final is not None

@@ -15,8 +15,10 @@ Everything raises ``qa.errors.InputError`` (a ``ValueError``), never anything el
 
 from __future__ import annotations
 
+import os
 import unicodedata
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from qa.errors import InputError
@@ -144,6 +146,8 @@ def check_request(
     date_from: object = None,
     date_to: object = None,
     history: object = None,
+    today: object = None,
+    index: object = None,
 ) -> Request:
     """Check one ``ask()`` request.
 
@@ -162,7 +166,25 @@ def check_request(
         date_from=check_date_option(date_from, "date_from"),
         date_to=check_date_option(date_to, "date_to"),
         history=tuple(check_history(history)),
+        today=check_today(today),
+        index=check_index(index),
     )
+
+
+def check_index(index: object) -> Path | None:
+    """An index folder given as ``str`` or ``os.PathLike``; None for the default.
+
+    Raises:
+        InputError: for another type, an empty name or a NUL character, with the value.
+    """
+    if index is None:
+        return None
+    if not isinstance(index, (str, os.PathLike)):
+        raise InputError(f"index must be a folder path (str or Path), got {type(index).__name__} {_show(index)}")
+    path = os.fspath(index)
+    if not isinstance(path, str) or not path.strip() or "\0" in path:
+        raise InputError(f"index must be a non-empty folder path, got {_show(index)}")
+    return Path(path)
 
 
 @dataclass(frozen=True)
@@ -177,6 +199,21 @@ class Request:
     date_from: str | None
     date_to: str | None
     history: tuple[Any, ...]
+    today: str | None = None  # ISO date relative phrases in the question resolve against
+    index: Path | None = None
+
+
+def check_today(value: object) -> str | None:
+    """The "today" relative dates resolve against: an ISO date (or ``datetime.date``), or None."""
+    text = check_date_option(value, "today")
+    if text is None:
+        return None
+    import datetime as _dt
+
+    try:
+        return _dt.date.fromisoformat(text).isoformat()
+    except ValueError:
+        raise InputError(f"today must be a date like 2023-06-01, got {_show(text)}") from None
 
 
 def _show(value: object) -> str:

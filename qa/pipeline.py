@@ -8,7 +8,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from qa.answer.answer_type import expected_type
 from qa.answer.extractive import ExtractiveAnswerer, LexicalStats
@@ -84,7 +84,10 @@ class Pipeline:
             log.info("refusal decided by rules: weights are calibrated for %s, not %s",
                      answer.refusal_model, (embedder.identity or {}).get("name"))
             answer = dataclasses.replace(answer, refusal="rules")
-        extractive = ExtractiveAnswerer(embedder, LexicalStats(index.articles.values()), answer)
+        # counted at build time (meta.sqlite): opening never passes over every article
+        stats = (LexicalStats.stored(len(index.articles), index.meta.gram_count) if index.meta is not None
+                 else LexicalStats(index.articles.values()))
+        extractive = ExtractiveAnswerer(embedder, stats, answer)
         return cls(index, embedder, Retriever(index, embedder, settings.retrieval), extractive,
                    GroundedAnswerPolicy(extractive, settings.generation, embedder), settings)
 
@@ -114,7 +117,7 @@ _swap_lock = threading.Lock()  # one hot swap at a time; other requests keep usi
 _refused: dict[tuple[str, str, Settings], tuple[str, float]] = {}  # generation that failed to load, and when
 
 
-def get_pipeline(index: str | Path | None = None, model: str | None = None, embedder: Any = None,
+def get_pipeline(index: str | Path | None = None, model: str | None = None, embedder: "Embedder | None" = None,
                  settings: Settings | None = None) -> Pipeline:
     """The cached pipeline for an index folder, model and settings, following the index's ``CURRENT`` generation.
 

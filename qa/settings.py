@@ -97,6 +97,17 @@ class AnswerSettings:
 
 
 
+MAX_ARTICLE_CHARS = 200_000  # far above any newspaper article; a runaway page would embed for hours
+
+
+def max_article_chars(env: Mapping[str, str] | None = None) -> int:
+    """``$NEWSQA_MAX_ARTICLE_CHARS`` or 200,000: a longer article is skipped at build time ("0" or "off": no cap)."""
+    raw = ((os.environ if env is None else env).get("NEWSQA_MAX_ARTICLE_CHARS") or "").strip().lower()
+    if raw in ("0", "off", "none"):
+        return 0
+    return env_int("NEWSQA_MAX_ARTICLE_CHARS", MAX_ARTICLE_CHARS, env)
+
+
 def env_int(name: str, default: int, env: Mapping[str, str] | None = None) -> int:
     """A positive integer from the environment, else ``default`` (a bad value is logged, not fatal)."""
     raw = ((os.environ if env is None else env).get(name) or "").strip()
@@ -166,26 +177,14 @@ class GenerationSettings:
 
 @dataclass(frozen=True)
 class RetrievalSettings:
-    """Retrieval knobs, set on eval/gold.jsonl (see eval/RETRIEVAL.md).
+    """Retrieval knobs (the comparisons behind them are in eval/RETRIEVAL.md).
 
-    ``retriever`` is the default of ``ask(retriever=…)``. Hybrid search takes the
-    top ``depth`` chunks of each retriever and fuses them by reciprocal rank with
-    constant ``rrf_k``; ``w_dense`` / ``w_lexical`` weigh the two lists. For a
-    question written mainly in a Latin script the lexical list gets
-    ``w_lexical_latin``: its words rarely occur in Chinese text, so BM25 can only
-    add the odd Chinese name or number the question quotes. Measured on the gold
-    set, its English twins (eval/twins.jsonl) and 300 CMRC 2018 trial questions,
-    rrf_k 10/30/60, w_lexical 0.75/1/1.5 and w_lexical_latin 0.5/1 differ by at most
-    one question per set, so the plain defaults stay (w_lexical_latin 2 or more
-    loses English twins once pinyin names make BM25 useful for them).
-
-    ``fusion`` (``$NEWSQA_FUSION``) is ``"convex"`` by default: a weighted sum of
-    each list's min-max scaled scores (Bruch et al., 2023) instead of reciprocal rank
-    (``"rrf"``). Measured in one run (eval/RETRIEVAL.md): on 300 CMRC 2018 trial
-    questions hybrid hit@1 0.990 vs 0.980 and MRR 0.994 vs 0.986 (above BM25 alone,
-    0.991); English twins hit@1 0.708 vs 0.625; gold hit@1 0.850 either way (convex
-    wins factoid and list by one question each and loses paraphrase and traditional
-    by one each: slices of six or seven questions).
+    ``retriever`` is the default of ``ask(retriever=…)``. Hybrid search takes the top
+    ``depth`` chunks of each retriever and fuses them: ``fusion="convex"`` (default) is a
+    weighted sum of each list's min-max scaled scores (Bruch et al., 2023), ``"rrf"``
+    reciprocal rank fusion with constant ``rrf_k``. ``w_dense`` / ``w_lexical`` weigh
+    the two lists; a question written mainly in a Latin script gives the lexical list
+    ``w_lexical_latin``, since its words rarely occur in Chinese text.
     """
 
     retriever: str = "hybrid"
@@ -198,11 +197,8 @@ class RetrievalSettings:
     # Convex fusion also adds w × the idf-weighted share of the question's terms a passage
     # holds (``LexicalIndex.coverage``, ``fusion.add_signal``; for an English question its
     # names and translations): w_coverage_latin for English questions, w_coverage for
-    # Chinese ones; 0 turns it off. English: 1, 1.5 and 2 differ by a question or two on
-    # the twins and eval/english_heldout.jsonl. Chinese: weight 1 lifted gold hit@1 (0.850
-    # → 0.900) and DRCD dev (0.962 → 0.968, 500 questions) but cost the extractive answerer
-    # on 300 CMRC trial questions (accuracy 0.710 → 0.657: passages that repeat the
-    # question's words crowd ranks 2-5). Off for Chinese questions: in the issue-18 ablation
+    # Chinese ones, where more lets passages that merely repeat the question's words crowd
+    # the top ranks; 0 turns it off. Off for Chinese questions: in the issue-18 ablation
     # (eval/OUTSIDE.md) 0.25 against 0 left hit@1 on CMRC 2018 dev and DRCD dev unchanged and
     # the answers' figures within a point, and lifted only the gold set's hit@1.
     w_coverage: float = 0.0

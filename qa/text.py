@@ -68,6 +68,18 @@ def norm(text: str) -> str:
     return _SPACE.sub("", normalize(text).lower())
 
 
+_LATIN_WORD = re.compile(r"[a-z0-9]+")
+
+
+def text_grams(text: str) -> set[str]:
+    """The grams a text is compared by: its characters, character bigrams and Latin words, in ``norm`` form."""
+    t = norm(text)
+    out = {t[i : i + 2] for i in range(len(t) - 1)}
+    out.update(t)
+    out.update(_LATIN_WORD.findall(t))
+    return out
+
+
 def strip_punct(text: str) -> str:
     """Comparison form with punctuation, symbols and spaces removed (CMRC 2018 convention)."""
     return "".join(ch for ch in norm(text) if unicodedata.category(ch)[0] not in _PUNCT_CATS)

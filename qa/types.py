@@ -26,12 +26,13 @@ class Article:
     id: str
     headline: str
     body: str
-    source: str  # raw file name the article came from
+    source: str  # the raw file, relative to the archive root (a PDF page adds #pN)
     kicker: str = ""
     subtitle: str = ""
     byline: str = ""
     paper: str | None = None
     date: str | None = None  # ISO issue date when the page states it
+    page: str = ""  # the printed page (版次) when the source names it, e.g. 第03版
     date_mentions: tuple[str, ...] = ()
     raw_start: int = 0  # offsets of the whole article (headline to last paragraph) in the raw file
     raw_end: int = 0
@@ -138,6 +139,7 @@ class Hit:
             "date": self.article.date,
             "paper": self.article.paper,
             "source": self.article.source,
+            "page": self.article.page,
             "text": self.chunk.text,
             "start": self.chunk.start,
             "end": self.chunk.end,
@@ -180,6 +182,7 @@ class Answer:
     generated_sentences: int | None = None  # generative: sentences the model wrote
     generator: str | None = None
     index_generation: str | None = None  # the index generation (gen-NNNNNN) that answered, whole
+    date_range: dict[str, Any] | None = None  # the dates searched: from/to, phrase, source, applied (qa.timeq)
     signals: dict[str, float] = field(default_factory=dict)  # what the refusal was decided on (scores, 0..1 chances)
 
     def to_dict(self) -> dict[str, Any]:
@@ -197,5 +200,6 @@ class Answer:
             "generated_sentences": self.generated_sentences,
             "generator": self.generator,
             "index_generation": self.index_generation,
+            "date_range": self.date_range,
             "signals": {k: round(float(v), 4) for k, v in self.signals.items()},
         }

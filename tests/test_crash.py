@@ -244,7 +244,7 @@ def test_running_server_never_swaps_to_a_damaged_generation(tmp_path, seed_artic
     build_index(seed_articles[:OLD_N], emb, out, PARAMS)
     first = ask("刘坂村共有村民多少户？", index=out, embedder=emb)
     new = build_index(seed_articles[:NEW_N], emb, out, PARAMS)
-    _flip(new / "chunks.jsonl")
+    _flip(new / "meta.sqlite")
     again = ask("刘坂村共有村民多少户？", index=out, embedder=emb)
     assert again.index_generation == first.index_generation != new.name  # old one kept in service
 
@@ -280,7 +280,7 @@ def test_write_error_is_typed_in_process(old_index, seed_articles, monkeypatch):
     def boom(*a, **k):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(index_mod, "_write_jsonl", boom)
+    monkeypatch.setattr(index_mod, "write_meta", boom)
     before = current_generation(old_index)
     with pytest.raises(IndexWriteError, match="No space left on device"):
         build_index(seed_articles, HashingEmbedder(dim=256), old_index, PARAMS)

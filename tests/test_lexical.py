@@ -94,7 +94,7 @@ def test_lexical_files_are_in_the_manifest(small_index):
     gen = current_generation(small_index)
     m = json.loads((gen / "manifest.json").read_text(encoding="utf-8"))
     assert set(LEXICAL_FILES) <= set(FILES) == set(m["files"])
-    assert m["format_version"] == 2
+    assert m["format_version"] == 3  # format 3: meta.sqlite replaced the JSONL metadata
     assert m["lexical"]["tokenizer"] in ("bigram", "jieba", "both")
     idx = verify_index(small_index)
     assert idx.lexical.size == idx.size == int(idx.lexical.bm25.scores["num_docs"])
@@ -106,6 +106,8 @@ def test_lexical_arrays_load_without_pickle(small_index):
         if name.endswith(".npy"):
             arr = np.load(gen / name, allow_pickle=False)
             assert arr.dtype != object
+        elif name.endswith(".sqlite"):
+            assert (gen / name).read_bytes()[:16] == b"SQLite format 3\x00"
         else:
             json.loads((gen / name).read_text(encoding="utf-8"))
 

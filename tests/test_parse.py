@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from qa.ingest.corpus import corpus_files, load_articles
+from qa.ingest.corpus import corpus_files, load_articles, load_corpus
 from qa.errors import CorpusError
 from qa.ingest.parse import find_banners, parse_page, read_jsonl_articles, read_text
 from qa.text import sentences
@@ -372,20 +372,19 @@ def test_jsonl_duplicate_id(tmp_path):
         read_jsonl_articles(p)
 
 
-def test_duplicate_ids_across_files(tmp_path):
+def test_duplicate_ids_across_files_skip_the_later_file(tmp_path):
     _write(tmp_path / "a.jsonl", [json.dumps({"id": "same", "text": "一。"})])
     _write(tmp_path / "b.jsonl", [json.dumps({"id": "same", "text": "二。"})])
-    with pytest.raises(CorpusError, match="same"):
-        load_articles([tmp_path])
+    corpus = load_corpus([tmp_path])
+    assert [a.body for a in corpus.articles] == ["一。"]
+    assert [(s.source, "same" in s.reason and "a.jsonl" in s.reason) for s in corpus.skipped] == [("b.jsonl", True)]
 
 
-def test_non_utf8_txt(tmp_path):
+def test_gbk_txt_is_decoded(tmp_path):
     p = tmp_path / "gbk.txt"
     p.write_bytes("标题\n\n本报讯 正文,内容。\n".encode("gbk"))
-    with pytest.raises(CorpusError, match="gbk.txt"):
-        read_text(p)
-    with pytest.raises(CorpusError, match="UTF-8"):
-        load_articles([tmp_path])
+    assert "本报讯 正文" in read_text(p)
+    assert load_articles([tmp_path])[0].body == "正文,内容。"
 
 
 def test_corpus_files_missing_path(tmp_path):
@@ -399,6 +398,8 @@ def test_corpus_files_empty_folder_and_wrong_type(tmp_path):
     (tmp_path / "x.csv").write_text("a,b\n", encoding="utf-8")
     with pytest.raises(CorpusError, match="unsupported"):
         corpus_files([tmp_path / "x.csv"])
+    with pytest.raises(CorpusError, match="no archive files"):
+        corpus_files([tmp_path])
 
 
 def test_corpus_files_sorted_deduplicated_and_skip_index(tmp_path):

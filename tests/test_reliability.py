@@ -67,9 +67,11 @@ def test_one_megabyte_question_is_rejected_before_any_embedding(server):
     url, _, emb = server
     c = _client(url)
     before = emb.queries
-    out = c.predict("问" * 1_000_000, api_name="/chat")
+    with pytest.raises(Exception, match="413"):  # refused by the body limit before it is read (ui.guard)
+        c.predict("问" * 1_000_000, api_name="/chat")
+    out = c.predict("问" * 20_000, api_name="/chat")  # under the body limit: the input layer's length check
     assert "limit is 500" in out and "Traceback" not in out
-    assert emb.queries == before  # the embedder never saw it
+    assert emb.queries == before  # the embedder never saw either
     assert "[1]" in c.predict(Q, api_name="/chat") and emb.queries == before + 1  # and it does see a normal one
 
 

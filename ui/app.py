@@ -9,24 +9,25 @@ import html
 import logging
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qa import Answer, ask, ask_stream, get_pipeline
 from qa.errors import NewsQAError
 from qa.inputs import clean_question, sanitize
 from qa.settings import MAX_QUESTION_CHARS
+from qa.text import to_simplified
 
+from ui.capacity import FairGate
+from ui.guard import Guard, ServerLimits, proxy_env
 from ui.ratelimit import RateLimiter, default_rate
+
+if TYPE_CHECKING:
+    from embeddings.encoder import Embedder
 
 log = logging.getLogger(__name__)
 
-EXAMPLES = [
-    "柯城“零废生活”应用场景推广以来累计回收了多少吨生活垃圾？",
-    "衢江區共享法庭覆蓋了多少個行政村？",
-    "太真乡下槽桥改建工程总投资多少？",
-    "5月22日的区政府常务会议是第几次常务会议？",
-    "How many administrative villages does Qujiang's shared court cover?",
-]
+N_EXAMPLES = 4
+EXAMPLE_POOL = 1000  # newest articles example questions are drawn from (a bounded read at any archive size)
 CONTEXT_CHARS = 160  # article text shown on each side of a quote
 
 CSS = """
@@ -114,21 +115,66 @@ def render_sources(a: Answer, articles: dict[str, Any]) -> str:
 
 
 def about_line(pipe: Any) -> str:
-    """How many articles, papers and which dates the loaded index covers."""
+    """The loaded archive: papers, issue dates, and how many articles, files and pages it holds.
+
+    Read from the manifest and the metadata file's indexes, never by a pass over every article.
+    """
     idx = pipe.index
-    arts = list(idx.articles.values())
-    papers = sorted({a.paper for a in arts if a.paper})
-    dates = sorted({a.date for a in arts if a.date})
-    files = sorted({a.source for a in arts})
-    span = f"{dates[0]} – {dates[-1]}" if dates else "issue dates not printed on most pages"
+    meta = idx.meta
+    if meta is not None:
+        papers, span = meta.papers(), meta.date_span()
+        pages = set(idx.manifest.get("corpus", {}).get("sources") or [])
+        n_articles = int(idx.manifest.get("counts", {}).get("articles", len(idx.articles)))
+    else:
+        arts = list(idx.articles.values())
+        papers = sorted({a.paper for a in arts if a.paper})
+        dates = sorted({a.date for a in arts if a.date})
+        span = (dates[0], dates[-1]) if dates else None
+        pages, n_articles = {a.source for a in arts}, len(arts)
+    files = {s.split("#", 1)[0] for s in pages}  # a PDF's pages are cited as file.pdf#pN
+    when = f"issues {span[0]} – {span[1]}" if span else "issue dates not printed"
+    where = f"{len(files)} files" + (f" ({len(pages)} pages)" if len(pages) != len(files) else "")
     return (
-        f"About this corpus: {len(arts)} articles from {len(files)} pages"
-        f"{' (papers named: ' + ', '.join(papers) + ')' if papers else ''}; {span}."
+        f"About this archive: {', '.join(papers) if papers else 'papers not named'}; {when}; "
+        f"{n_articles} articles from {where}."
     )
 
 
+def example_articles(index: Any, limit: int = EXAMPLE_POOL) -> Any:
+    """The articles example questions are drawn from: the ``limit`` newest (all of a small archive)."""
+    return index.meta.newest(limit) if index.meta is not None else index.articles.values()
+
+
+def example_questions(articles: Any, n: int = N_EXAMPLES) -> list[str]:
+    """Example questions about the loaded archive: its latest headlines, one per source file.
+
+    Args:
+        articles: the index's articles.
+        n: how many.
+
+    Returns:
+        Up to ``n`` questions such as ``区图书馆新馆开放是怎么回事？``, newest issue first.
+    """
+    seen: set[str] = set()
+    out: list[str] = []
+    ranked = sorted(articles, key=lambda a: (a.date or "", len(a.body)), reverse=True)
+    for a in ranked:
+        head = a.headline.strip().rstrip("？?。！!")
+        stem = a.source.split("#", 1)[0]
+        if stem in seen or not 4 <= len(head) <= 30 or head == a.body[:20]:  # no real headline: skip
+            continue
+        seen.add(stem)
+        if head.isascii():
+            out.append(f"What happened: {head}?")
+        else:  # a headline in traditional characters gets a traditional question
+            out.append(f"{head}是怎么回事？" if to_simplified(head) == head else f"{head}是怎麼回事？")
+        if len(out) == n:
+            break
+    return out
+
+
 def _client_key(request: Any) -> str:
-    """The client's address as the server saw it (forwarded-for headers are not trusted)."""
+    """The client's address: the socket's peer, or what a trusted proxy forwarded (``ServerLimits.trusted_proxies``)."""
     client = getattr(request, "client", None)
     return str(getattr(client, "host", None) or "unknown")
 
@@ -137,19 +183,36 @@ class RateLimited(NewsQAError):
     """A client asked more often than the chat's per-client limit."""
 
 
-def build_app(index: Path | None = None, model: str | None = None, embedder: Any = None,
-              rate_limit: tuple[int, float] | None | str = "default"):
+ALL_PAPERS = "(all papers)"
+_DOWNLOAD_JS = """(md) => { if (md) { const url = URL.createObjectURL(new Blob([md], {type: 'text/markdown'}));
+  const a = document.createElement('a'); a.href = url; a.download = 'newsqa-conversation.md';
+  document.body.appendChild(a); a.click(); a.remove(); setTimeout(() => URL.revokeObjectURL(url), 1000); } return []; }"""
+
+
+def build_app(index: Path | None = None, model: str | None = None, embedder: "Embedder | None" = None,
+              rate_limit: tuple[int, float] | None | str = "default", feedback_path: Path | None = None,
+              limits: ServerLimits | None = None):
     """Build the chat as ``gr.Blocks`` (the index and model are loaded here, before serving).
 
     Args:
         rate_limit: (questions, per seconds) per client address; None for no limit;
-            "default": ``$NEWSQA_RATE_LIMIT`` or 30 per 60 s.
+            "default": ``$NEWSQA_RATE_LIMIT`` or ``ui.ratelimit.DEFAULT_RATE``.
+        feedback_path: where 👍/👎 ratings go (default: ``$NEWSQA_FEEDBACK``, else
+            ``feedback.jsonl`` in the index folder).
+        limits: the server's limits (workers, per-address queue, waiting bound); None: from the environment.
     """
     import gradio as gr
 
+    from ui.chatextras import (FeedbackLog, answer_markdown, answer_record, conversation_markdown,
+                               default_feedback_path, plain_history)
+
     pipe = get_pipeline(index, model, embedder)
+    feedback = FeedbackLog(feedback_path or default_feedback_path(Path(pipe.index.path).parent))
+    papers = pipe.index.meta.papers() if pipe.index.meta is not None else sorted(
+        {a.paper for a in pipe.index.articles.values() if a.paper})
     rate = default_rate() if rate_limit == "default" else rate_limit
     limiter = RateLimiter(*rate) if rate else None
+    gate = FairGate((limits or ServerLimits.from_env()).capacity)  # one running answer per address, bounded waits
 
     def admit(question: Any, request: Any) -> str:
         """The rate limit, then the one input layer (type, length before anything else, invisible characters)."""
@@ -169,7 +232,8 @@ def build_app(index: Path | None = None, model: str | None = None, embedder: Any
         """Shared by the chat box and the /chat API: (message to show, the Answer if any)."""
         try:
             q = admit(question, request)
-            a = ask(q, index=index, model=model, embedder=embedder)
+            with gate.slot(_client_key(request)):
+                a = ask(q, index=index, model=model, embedder=embedder)
         except NewsQAError as e:  # a visible message, never a stack trace
             return f"⚠️ {e}", None
         except Exception:  # noqa: BLE001 - log it, show a plain message
@@ -185,49 +249,102 @@ def build_app(index: Path | None = None, model: str | None = None, embedder: Any
             lines.append(f"[{c.n}] {c.title} — {c.source} ({c.raw_start}-{c.raw_end}): {c.quote}")
         return "\n".join(lines)
 
-    def on_submit(question, history, request=None):
-        """Stream the answer into the chat (when the answerer streams), then show the cited version."""
+    def on_submit(question, history, records=None, paper=None, date_from=None, date_to=None, answerer="auto",
+                  request=None):
+        """Stream the answer into the chat (when the answerer streams), then show the cited version.
+
+        ``records`` (per browser session) maps each answer's message position to what 👍/👎 stores.
+        """
+        records = dict(records or {})
         past = [m for m in (history or []) if isinstance(m, dict) and m.get("role") in ("user", "assistant")]
         shown_q = sanitize(question[:MAX_QUESTION_CHARS]) if isinstance(question, str) else f"({type(question).__name__})"
         shown = past + [{"role": "user", "content": shown_q}, {"role": "assistant", "content": "…"}]
-        yield "", shown, ""
+        yield "", shown, "", records
+        options = {"paper": None if paper in (None, "", ALL_PAPERS) else paper, "date_from": date_from or None,
+                   "date_to": date_to or None, "answerer": answerer or "auto"}
         try:
             q = admit(question, request)
             partial = ""
-            for item in ask_stream(q, index=index, model=model, embedder=embedder, history=past):
-                if isinstance(item, Answer):
-                    note = f"\n\n*（按“{item.rewritten_query}”检索）*" if item.rewritten_query else ""
-                    shown[-1] = {"role": "assistant", "content": item.text + note}
-                    yield "", shown, render_sources(item, articles_of(item))
-                else:
-                    partial += item
-                    shown[-1] = {"role": "assistant", "content": partial}
-                    yield "", shown, ""
+            with gate.slot(_client_key(request)):
+                for item in ask_stream(q, index=index, model=model, embedder=embedder, history=plain_history(past), **options):
+                    if isinstance(item, Answer):
+                        rec = answer_record(item)
+                        shown[-1] = {"role": "assistant", "content": answer_markdown(rec)}
+                        records[str(len(shown) - 1)] = rec
+                        yield "", shown, render_sources(item, articles_of(item)), records
+                    else:
+                        partial += item
+                        shown[-1] = {"role": "assistant", "content": partial}
+                        yield "", shown, "", records
         except NewsQAError as e:  # a visible message, never a stack trace
             shown[-1] = {"role": "assistant", "content": f"⚠️ {e}"}
-            yield "", shown, ""
+            yield "", shown, "", records
         except Exception:  # noqa: BLE001
             log.exception("chat request failed")
             shown[-1] = {"role": "assistant", "content": "⚠️ Something went wrong answering this question."}
-            yield "", shown, ""
+            yield "", shown, "", records
+
+    def on_like(data, records):
+        """👍/👎 on an answer: one JSONL record with the question, answer, citations and index generation."""
+        idx = data.index[0] if isinstance(data.index, (list, tuple)) else data.index
+        rec = (records or {}).get(str(idx))
+        if rec is None or data.liked not in (True, False):
+            return "Nothing to rate here (only answers with a question behind them are stored)."
+        try:
+            feedback.add(rec, bool(data.liked))
+        except NewsQAError as e:
+            log.warning("%s", e)
+            return f"⚠️ Feedback not saved: {e}"
+        return f"{'👍' if data.liked else '👎'} saved for “{rec['question'][:40]}”."
+
+    def on_export(history):
+        return conversation_markdown(history or [])
 
     # real objects, not strings: Gradio finds the gr.Request parameter through the type hints
     chat_api.__annotations__ = {"question": str, "request": gr.Request, "return": str}
-    on_submit.__annotations__ = {"question": str, "history": list, "request": gr.Request}
+    on_submit.__annotations__ = {"question": str, "history": list, "records": dict, "paper": str, "date_from": str,
+                                 "date_to": str, "answerer": str, "request": gr.Request}
+    on_like.__annotations__ = {"data": gr.LikeData, "records": dict, "return": str}
 
     with gr.Blocks(title="newsqa", analytics_enabled=False) as app:
         gr.Markdown("## newsqa · 报纸问答\nAnswers come from the archive's articles, each sentence cited to its source.")
         gr.Markdown(about_line(pipe))
-        chatbot = gr.Chatbot(label="Chat", height=380)
-        box = gr.Textbox(label="Question", placeholder="输入问题，例如：衢江区共享法庭覆盖了多少个行政村？", max_length=MAX_QUESTION_CHARS)
+        # the per-message copy button copies the answer with its Sources list (both are in the message)
+        chatbot = gr.Chatbot(label="Chat", height=380, buttons=["copy", "copy_all"], elem_id="newsqa-chat")
+        examples = example_questions(example_articles(pipe.index))
+        records = gr.State({})
+        with gr.Row():
+            box = gr.Textbox(label="Question", placeholder="输入问题" + (f"，例如：{examples[0]}" if examples else ""),
+                             max_length=MAX_QUESTION_CHARS, scale=4)
+            with gr.Column(scale=2, min_width=240):
+                paper_in = gr.Dropdown([ALL_PAPERS] + papers, value=ALL_PAPERS, label="Paper", elem_id="newsqa-paper")
+                with gr.Row():
+                    from_in = gr.Textbox(label="From", placeholder="2023-01-01", max_length=40, elem_id="newsqa-from")
+                    to_in = gr.Textbox(label="To", placeholder="2023-12-31", max_length=40, elem_id="newsqa-to")
+                answerer_in = gr.Radio(["auto", "extractive", "generative"], value="auto", label="Answerer",
+                                       elem_id="newsqa-answerer")
         send = gr.Button("Ask", variant="primary")
+        status = gr.Markdown(elem_id="newsqa-status")
         sources = gr.HTML(label="Sources", elem_id="newsqa-sources")
-        gr.Examples(EXAMPLES, inputs=box)
-        send.click(on_submit, [box, chatbot], [box, chatbot, sources], api_visibility="private")
-        box.submit(on_submit, [box, chatbot], [box, chatbot, sources], api_visibility="private")
+        if examples:
+            gr.Examples(examples, inputs=box)
+        with gr.Accordion("Export conversation (Markdown)", open=False):
+            export_btn = gr.Button("Export as Markdown", elem_id="newsqa-export")
+            export_md = gr.Code(language="markdown", label="conversation.md", elem_id="newsqa-export-md")
+        inputs = [box, chatbot, records, paper_in, from_in, to_in, answerer_in]
+        # the gate, not Gradio's queue, decides who waits: let enough through to reach it
+        conc = gate.capacity.max_concurrent
+        send.click(on_submit, inputs, [box, chatbot, sources, records], api_visibility="private", concurrency_limit=conc)
+        box.submit(on_submit, inputs, [box, chatbot, sources, records], api_visibility="private", concurrency_limit=conc)
+        chatbot.like(on_like, [records], [status], api_visibility="private")
+        # the file is made in the browser: this server serves no files
+        export_btn.click(on_export, [chatbot], [export_md], api_visibility="private").then(
+            None, [export_md], None, js=_DOWNLOAD_JS, api_visibility="private")
         hidden_q = gr.Textbox(visible=False)
         hidden_a = gr.Textbox(visible=False)
-        hidden_q.change(chat_api, hidden_q, hidden_a, api_name="chat")
+        hidden_q.change(chat_api, hidden_q, hidden_a, api_name="chat", concurrency_limit=conc)
+    app.newsqa_limiter = limiter  # the /v1 routes share the chat's per-address budget
+    app.newsqa_gate = gate  # ... and its workers (ui.capacity)
     return app
 
 
@@ -239,25 +356,40 @@ def serve(
     auth: tuple[str, str] | None = None,
     prevent_thread_lock: bool = False,
     quiet: bool = False,
-    embedder: Any = None,
+    embedder: "Embedder | None" = None,
     rate_limit: tuple[int, float] | None | str = "default",
+    api_key: str | None = "env",
+    feedback_path: Path | None = None,
+    limits: ServerLimits | None = None,
 ):
     """Launch the chat with safe defaults: loopback, no share link, bounded queue, no file serving,
-    a per-client rate limit ($NEWSQA_RATE_LIMIT, default 30 questions per 60 s)."""
+    a per-client rate limit ($NEWSQA_RATE_LIMIT), the OpenAI-compatible /v1 routes on the same
+    port (``api_key``: "env" reads $NEWSQA_API_KEY), and ``ui.guard`` in front of everything:
+    request size limits, no uploads, login throttling, client addresses from the socket unless
+    ``limits.trusted_proxies`` names a proxy ($NEWSQA_TRUSTED_PROXIES)."""
     check_environment()
+    limits = limits or ServerLimits.from_env()
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
-    app = build_app(index, model, embedder, rate_limit=rate_limit)
+    # uvicorn reads its trusted proxies from the environment when the server is created, in launch()
+    os.environ.update(proxy_env(limits.trusted_proxies))
+    app = build_app(index, model, embedder, rate_limit=rate_limit, feedback_path=feedback_path, limits=limits)
     app.queue(max_size=32, default_concurrency_limit=2)
     from starlette.middleware import Middleware
 
+    from ui.openai_api import OpenAIMount, OpenAIRoutes, default_api_key
+
+    v1 = OpenAIRoutes({"index": index, "model": model, "embedder": embedder}, limiter=app.newsqa_limiter,
+                      api_key=default_api_key() if api_key == "env" else api_key, auth=auth)
     app.launch(
-        app_kwargs={"middleware": [Middleware(DenyFileRoutes)]},
+        app_kwargs={"middleware": [Middleware(Guard, limits=limits), Middleware(DenyFileRoutes),
+                                   Middleware(OpenAIMount, routes=v1)]},
         server_name=host,
         server_port=port,
         share=False,
         show_error=False,
         auth=auth,
         max_file_size="1mb",
+        max_threads=limits.capacity.threads,  # waiting questions hold threads (ui.capacity); room for all
         allowed_paths=[],
         blocked_paths=[str(Path(__file__).resolve().parent.parent)],
         prevent_thread_lock=prevent_thread_lock,

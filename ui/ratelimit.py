@@ -10,7 +10,9 @@ from typing import Callable
 
 from qa.errors import NewsQAError
 
-DEFAULT_RATE = "30/60"  # questions per seconds, per client address
+# questions per seconds, per client address: about a third of what the machine answers with the
+# local LLM (two workers, a few seconds per answer), so one address cannot take all of it
+DEFAULT_RATE = "10/60"
 MAX_CLIENTS = 10_000  # addresses remembered; the least recently seen are forgotten first
 
 
@@ -34,7 +36,7 @@ def parse_rate(spec: str | None) -> tuple[int, float] | None:
 
 
 def default_rate() -> tuple[int, float] | None:
-    """``$NEWSQA_RATE_LIMIT`` or 30 questions per 60 s per client address."""
+    """``$NEWSQA_RATE_LIMIT`` or ``DEFAULT_RATE`` (10 questions per 60 s) per client address."""
     return parse_rate(os.environ.get("NEWSQA_RATE_LIMIT"))
 
 

@@ -6,13 +6,16 @@ import math
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
 import numpy as np
 
 from qa.settings import AnswerSettings
-from qa.text import QUESTION_STOPWORDS, is_mostly_latin, norm, sentences, stopword_pattern, strip_punct
+from qa.text import QUESTION_STOPWORDS, is_mostly_latin, norm, sentences, stopword_pattern, strip_punct, text_grams
 from qa.types import Article, Citation, Hit
+
+if TYPE_CHECKING:
+    from embeddings.encoder import Embedder
 
 # Question words and function words carry no evidence; 有/对/个 also say nothing here.
 _STOP_RE = stopword_pattern(QUESTION_STOPWORDS | {"有", "对", "个"})
@@ -71,14 +74,6 @@ def focus_grams(question: str) -> set[str]:
     return out
 
 
-def text_grams(text: str) -> set[str]:
-    t = norm(text)
-    out = {t[i : i + 2] for i in range(len(t) - 1)}
-    out.update(t)
-    out.update(w for w in re.findall(r"[a-z0-9]+", t))
-    return out
-
-
 class LexicalStats:
     """Inverse document frequency of bigrams over the indexed articles (rare bigrams weigh more)."""
 
@@ -89,10 +84,23 @@ class LexicalStats:
             n += 1
             df.update(text_grams(a.title + a.body))
         self.n = max(n, 1)
-        self.df = df
+        self._count: Callable[[str], int] = lambda g: df.get(g, 0)
+
+    @classmethod
+    def stored(cls, n_articles: int, count: Callable[[str], int]) -> "LexicalStats":
+        """Statistics counted when the index was built (``qa.index.meta.MetaStore.gram_count``), looked up per gram.
+
+        Args:
+            n_articles: how many articles were counted.
+            count: how many of them hold a gram.
+        """
+        self = cls.__new__(cls)
+        self.n = max(int(n_articles), 1)
+        self._count = count
+        return self
 
     def idf(self, gram: str) -> float:
-        return math.log(1 + self.n / (1 + self.df.get(gram, 0)))
+        return math.log(1 + self.n / (1 + self._count(gram)))
 
     def support(self, qgrams: set[str], text: str) -> float:
         """IDF-weighted share of the question's grams found in ``text`` (0..1)."""
@@ -127,7 +135,7 @@ class ExtractiveAnswerer:
 
     name = "extractive"
 
-    def __init__(self, embedder: Any, stats: LexicalStats, settings: AnswerSettings = AnswerSettings()) -> None:
+    def __init__(self, embedder: "Embedder", stats: LexicalStats, settings: AnswerSettings = AnswerSettings()) -> None:
         self.embedder = embedder
         self.stats = stats
         self.settings = settings
@@ -223,7 +231,8 @@ class ExtractiveAnswerer:
         best = cands[0]
         diag.update(best_lexical=best.lexical, best_dense=best.dense, best_score=best.score)
         qnums = _QNUM.findall(norm(question))
-        seen = norm("".join(h.article.title + h.chunk.text for h in hits))
+        # the issue date is part of what an article states: 2023年5月22日's meeting is in the 2023 issue
+        seen = norm("".join(h.article.title + h.chunk.text + (h.article.date or "") for h in hits))
         diag["missing_numbers"] = float(sum(1 for x in qnums if x not in seen))
         diag["top_coverage"] = self.stats.support(question_grams(question), hits[0].article.title + hits[0].chunk.text)
         diag["p_unanswerable"] = unanswerable_chance(diag, self.settings)

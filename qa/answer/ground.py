@@ -12,13 +12,16 @@ from __future__ import annotations
 import dataclasses
 import re
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 
 from qa.answer.extractive import BACK_REF, WHY_Q, Candidate
 from qa.numbers import quantities, strip_thousands, values
 from qa.text import is_mostly_latin, norm, normalize, sentences, strip_punct
 from qa.types import Citation, Hit
+
+if TYPE_CHECKING:
+    from embeddings.encoder import Embedder
 
 SYSTEM_ZH = (
     "你是严谨的新闻资料问答助手。只依据用户给出的编号资料回答问题，不使用资料以外的知识。"
@@ -259,7 +262,7 @@ class GroundedAnswer:
 def ground(
     generated: str,
     hits: Sequence[Hit],
-    embedder: Any = None,
+    embedder: "Embedder | None" = None,
     min_support: float = 0.5,
     min_dense: float = 0.82,
     question: str = "",

@@ -12,7 +12,7 @@ from qa.settings import env_int
 DEFAULT_FLAT_MAX = 100_000
 HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 80
-HNSW_EF_SEARCH = 512  # 1M synthetic: recall@10 0.870 at 128 (0.7 ms), 0.960 at 256, 0.984 at 512 (1.6 ms)
+HNSW_EF_SEARCH = 512  # the recall/latency trade-off behind it: bench/RESULTS.md (bench/scale.py)
 KINDS = ("flat", "hnsw")
 
 

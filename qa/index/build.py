@@ -9,12 +9,13 @@ import logging
 import os
 import shutil
 import signal
+import sqlite3
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -24,9 +25,16 @@ from qa.ingest.chunking import ChunkParams, chunk_articles
 from qa.ingest.corpus import corpus_hash
 from qa.errors import IndexMismatchError, IndexWriteError
 from qa.index.reuse import embed_with_reuse
-from qa.index.store import FILES, FORMAT_VERSION, current_name, lexical_text, manifest_digest, passage_text, verify_index
-from qa.lexical.bm25 import DEFAULT_TOKENIZER, LEXICAL_FILES, TOKENIZERS, LexicalIndex
+from qa.index.meta import META_FILE, write_meta
+from qa.index.store import (FILES, FORMAT_VERSION, current_name, lexical_text, manifest_digest, passage_text, sampled_sha256,
+                            verify_index)
+from qa.lexical.bm25 import DEFAULT_TOKENIZER, TOKENIZERS, LexicalIndex
+from qa.text import text_grams
+from qa.timeq import article_times
 from qa.types import Article
+
+if TYPE_CHECKING:
+    from embeddings.encoder import Embedder
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +43,7 @@ LOCK_FILE = ".build.lock"
 # Step boundaries of a build, in order. ``NEWSQA_CRASH_AT=<step>`` kills the building
 # process with SIGKILL at that boundary (tests/test_crash.py proves each one is safe).
 CRASH_POINTS = (
-    "locked", "tmp-created", "vectors-written", "chunks-written", "articles-written", "lexical-written",
+    "locked", "tmp-created", "vectors-written", "meta-written", "lexical-written",
     "files-fsynced", "manifest-written", "tmp-dir-fsynced", "renamed", "verified", "current-tmp-written",
     "current-switched", "pruned",
 )
@@ -70,14 +78,6 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _write_jsonl(path: Path, rows: Sequence[dict[str, Any]]) -> None:
-    with open(path, "w", encoding="utf-8") as f:
-        for r in rows:
-            f.write(json.dumps(r, ensure_ascii=False) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
-
-
 def _versions() -> dict[str, str]:
     from importlib import metadata
 
@@ -92,12 +92,15 @@ def _versions() -> dict[str, str]:
 
 def build_index(
     articles: Sequence[Article],
-    embedder: Any,
+    embedder: "Embedder",
     out_dir: Path,
     params: ChunkParams = ChunkParams(),
     progress: Progress | None = None,
     tokenizer: str = DEFAULT_TOKENIZER,
     reuse: bool = True,
+    files: Mapping[str, str] | None = None,
+    skipped: Sequence[Any] = (),
+    on_plan: Callable[[int, int], None] | None = None,
 ) -> Path:
     """Chunk, embed and write a new index generation (vectors and BM25), then make it current.
 
@@ -110,6 +113,10 @@ def build_index(
         tokenizer: the lexical tokenizer (``qa.lexical.bm25.TOKENIZERS``), recorded in the manifest.
         reuse: take unchanged passages' vectors from the live generation (same model and
             runtime, same embedded text) instead of embedding them again (``qa.index.reuse``).
+        files: the archive's files and their sha256 (``qa.ingest.corpus.Corpus.files``), recorded in
+            the manifest so the next build of the folder can report what changed.
+        skipped: files left out (``qa.ingest.corpus.Skipped``: source, reason), recorded in the manifest.
+        on_plan: called with (articles, chunks) once the corpus is chunked, before any embedding.
 
     Returns:
         The new generation folder.
@@ -127,6 +134,9 @@ def build_index(
     by_id = {a.id: a for a in articles}
     chunks = chunk_articles(articles, params, embedder.count_tokens)
     texts = [passage_text(by_id[c.article_id], c.text) for c in chunks]
+    log.info("%d articles make %d chunks to embed", len(articles), len(chunks))
+    if on_plan is not None:
+        on_plan(len(articles), len(chunks))
     # BM25 (jieba, pinyin, bigrams: pure Python) is built in a thread while the embedder,
     # which releases the GIL in onnxruntime/torch, runs; it depends only on the chunks
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="newsqa-bm25") as pool:
@@ -153,6 +163,8 @@ def build_index(
         "t0": t0, "t_embed": t_embed, "params": params, "tokenizer": tokenizer,
         "lexical": lexical, "index": index, "chunks": chunks, "articles": articles, "identity": dict(embedder.identity),
         "dim": embedder.dim, "vector_index": vector_index, "vectors_reused": reuse_stats.reused if reuse_stats else 0,
+        "files": dict(files) if files is not None else None,
+        "skipped": [{"source": s.source, "reason": s.reason} for s in skipped],
     }
     with build_lock(out_dir):
         _crash_point("locked")
@@ -160,7 +172,7 @@ def build_index(
         previous = current_name(out_dir)
         try:
             gen = _write_generation(out_dir, info)
-        except (OSError, RuntimeError) as e:  # disk full, file too large, read-only folder...
+        except (OSError, RuntimeError, sqlite3.Error) as e:  # disk full, file too large, read-only folder...
             for p in out_dir.glob(".gen-*"):
                 shutil.rmtree(p, ignore_errors=True)
             raise IndexWriteError(
@@ -185,13 +197,11 @@ def _write_generation(out_dir: Path, info: dict[str, Any]) -> Path:
     _crash_point("tmp-created")
     faiss.write_index(info["index"], str(tmp / "vectors.faiss"))
     _crash_point("vectors-written")
-    _write_jsonl(tmp / "chunks.jsonl", [c.to_dict() for c in chunks])
-    _crash_point("chunks-written")
-    _write_jsonl(tmp / "articles.jsonl", [a.to_dict() for a in articles])
-    _crash_point("articles-written")
+    write_meta(tmp / META_FILE, iter(articles), iter(chunks), grams=text_grams, times=article_times)
+    _crash_point("meta-written")
     lexical.save(tmp)
     _crash_point("lexical-written")
-    for name in ("vectors.faiss", *LEXICAL_FILES):
+    for name in FILES:
         with open(tmp / name, "rb+") as f:
             os.fsync(f.fileno())
     _crash_point("files-fsynced")
@@ -206,6 +216,8 @@ def _write_generation(out_dir: Path, info: dict[str, Any]) -> Path:
         "corpus": {
             "sha256": corpus_hash(articles),
             "sources": sorted({a.source for a in articles}),
+            **({"files": info["files"]} if info["files"] is not None else {}),
+            "skipped": info["skipped"],
         },
         "lexical": {
             "tokenizer": info["tokenizer"],
@@ -216,6 +228,8 @@ def _write_generation(out_dir: Path, info: dict[str, Any]) -> Path:
         },
         "counts": {"articles": len(articles), "chunks": len(chunks)},
         "files": {name: sha256_file(tmp / name) for name in FILES},
+        "sizes": {name: (tmp / name).stat().st_size for name in FILES},  # the read limit of each file
+        "sampled_sha256": {name: sampled_sha256(tmp / name) for name in FILES},  # the open-time check of big files
         "versions": _versions(),
         "build_seconds": round(time.perf_counter() - info["t0"], 2),
         "embed_seconds": round(info["t_embed"], 2),
@@ -234,7 +248,7 @@ def _write_generation(out_dir: Path, info: dict[str, Any]) -> Path:
     os.replace(tmp, gen)
     _fsync_dir(out_dir)
     _crash_point("renamed")
-    verify_index(gen, identity=info["identity"])  # the same check every loader makes
+    verify_index(gen, identity=info["identity"], full=True).meta.close()  # every loader's check, and every byte and row
     _crash_point("verified")
     _set_current(out_dir, gen.name)
     return gen

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 
-from embeddings.models import sha256_file
 from qa.errors import NewsQAError
-from qa.index.store import current_generation, passage_text, read_manifest
-from qa.types import Article, Chunk
+from qa.index import safe_io
+from qa.index.store import current_generation, file_limit, passage_text, read_manifest
+from qa.types import Article
+
+if TYPE_CHECKING:
+    from embeddings.encoder import Embedder
 
 log = logging.getLogger(__name__)
 
@@ -56,26 +58,28 @@ def previous_vectors(out_dir: Path, identity: dict[str, Any]) -> dict[bytes, np.
     try:
         import faiss
 
+        from qa.index.meta import META_FILE, MetaStore
 
-        if sha256_file(gen / "vectors.faiss") != manifest["files"].get("vectors.faiss"):
+        if any(safe_io.sha256(gen / name, file_limit(manifest, name)) != manifest["files"].get(name)
+               for name in ("vectors.faiss", META_FILE)):
             return {}
         index = faiss.read_index(str(gen / "vectors.faiss"))
-        arts = {}
-        for line in (gen / "articles.jsonl").read_text(encoding="utf-8").splitlines():
-            a = Article.from_dict(json.loads(line))
-            arts[a.id] = a
-        chunks = [Chunk(**json.loads(l)) for l in (gen / "chunks.jsonl").read_text(encoding="utf-8").splitlines()]
-        if index.ntotal != len(chunks):
-            return {}
-        vecs = stored_vectors(index)
-    except (OSError, RuntimeError, ValueError, TypeError, KeyError) as e:
+        meta = MetaStore(gen / META_FILE)
+        try:
+            if index.ntotal != len(meta.chunks):
+                return {}
+            vecs = stored_vectors(index)
+            out: dict[bytes, np.ndarray] = {}
+            title_of: tuple[str, Article | None] = ("", None)
+            for c in meta.chunks:  # streamed in id order; an article's chunks are consecutive
+                if title_of[0] != c.article_id:
+                    title_of = (c.article_id, meta.articles[c.article_id])
+                out[text_key(passage_text(title_of[1], c.text))] = vecs[c.id]
+        finally:
+            meta.close()
+    except (NewsQAError, OSError, RuntimeError, ValueError, TypeError, KeyError) as e:
         log.info("previous generation %s unreadable for reuse (%s): embedding everything", gen.name, e)
         return {}
-    out: dict[bytes, np.ndarray] = {}
-    for c in chunks:
-        a = arts.get(c.article_id)
-        if a is not None:
-            out[text_key(passage_text(a, c.text))] = vecs[c.id]
     return out
 
 
@@ -90,7 +94,7 @@ def stored_vectors(index: Any) -> np.ndarray:
     return out
 
 
-def embed_with_reuse(texts: Sequence[str], embedder: Any, out_dir: Path, progress: Progress | None = None) -> tuple[np.ndarray, ReuseStats]:
+def embed_with_reuse(texts: Sequence[str], embedder: "Embedder", out_dir: Path, progress: Progress | None = None) -> tuple[np.ndarray, ReuseStats]:
     """Embed passages, taking each unchanged one's vector from the previous generation instead of the model.
 
     Args:
@@ -121,3 +125,46 @@ def embed_with_reuse(texts: Sequence[str], embedder: Any, out_dir: Path, progres
     return out, ReuseStats(len(texts) - len(missing), len(missing))
 
 
+
+
+@dataclass(frozen=True)
+class FolderChanges:
+    """How an archive folder changed since the live generation was built from it (by file content hash)."""
+
+    added: tuple[str, ...]
+    changed: tuple[str, ...]
+    removed: tuple[str, ...]
+    unchanged: int
+
+    def summary(self) -> str:
+        """e.g. ``2 new, 1 changed, 1 removed (2023-05-24/03.txt), 40 unchanged files``."""
+        def part(n: int, word: str, names: tuple[str, ...]) -> str:
+            shown = ", ".join(names[:5]) + (", …" if len(names) > 5 else "")
+            return f"{n} {word}" + (f" ({shown})" if names else "")
+        return ", ".join([part(len(self.added), "new", self.added), part(len(self.changed), "changed", self.changed),
+                          part(len(self.removed), "removed", self.removed), f"{self.unchanged} unchanged files"])
+
+
+def previous_files(out_dir: Path) -> dict[str, str] | None:
+    """The archive files (source -> sha256) the live generation at ``out_dir`` was built from; None when unknown."""
+    try:
+        files = read_manifest(current_generation(Path(out_dir))).get("corpus", {}).get("files")
+    except NewsQAError:
+        return None
+    return dict(files) if isinstance(files, dict) else None
+
+
+def folder_changes(old: dict[str, str], new: dict[str, str]) -> FolderChanges:
+    """Compare two builds' file maps (source -> sha256).
+
+    Args:
+        old: the live generation's files (``previous_files``).
+        new: the archive's files now (``qa.ingest.corpus.Corpus.files``).
+
+    Returns:
+        Files added, changed (same name, other content) and removed, and how many are unchanged.
+    """
+    added = tuple(sorted(s for s in new if s not in old))
+    changed = tuple(sorted(s for s in new if s in old and old[s] != new[s]))
+    removed = tuple(sorted(s for s in old if s not in new))
+    return FolderChanges(added, changed, removed, sum(1 for s in new if old.get(s) == new[s]))

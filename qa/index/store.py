@@ -1,48 +1,85 @@
-"""The on-disk index: FAISS vectors, row-aligned JSONL metadata and a manifest that describes them.
+"""The on-disk index: FAISS vectors, SQLite metadata read on demand, and a manifest that describes them.
 
 Layout of an index folder::
 
     DIR/CURRENT            name of the live generation (replaced atomically)
     DIR/gen-<stamp>/       one complete build
-        vectors.faiss      IndexIDMap2(IndexFlatIP, or HNSW above qa.index.ann.flat_max()): ids are chunk ids
-        chunks.jsonl       one chunk per line, row i has id i
-        articles.jsonl     the articles the chunks point into (bodies and offsets)
+        vectors.faiss      IndexIDMap2(IndexFlatIP, or HNSW above qa.index.ann.flat_max()): ids are chunk ids;
+                           memory-mapped when opened (FAISS's IO_FLAG_MMAP_IFC)
+        meta.sqlite        articles (bodies), chunks (article and offsets; id = vector id) and
+                           the answerer's gram counts (``qa.index.meta``), read on demand
         bm25.*.npy         the lexical index (bm25s CSC score matrix, saved with allow_pickle=False)
-        bm25.vocab.json    its token → column map; bm25.params.json its BM25 parameters
-        manifest.json      format, model identity, dimension, chunking, tokenizer, counts, sha256 of each file
+        bm25.vocab.sqlite  its token → column map (read per token); bm25.params.json its BM25 parameters
+        manifest.json      format, model identity, dimension, chunking, tokenizer, counts,
+                           sha256, size and sampled sha256 of each file
 
     DIR/.build.lock        flock held by the builder while it writes (builders are serialized)
 
-A build writes a new generation folder, fsyncs it, verifies it with ``verify_index`` (the
-check every loader makes), then swaps ``CURRENT``; a crash at any point leaves the
-previous generation loadable (``CRASH_POINTS`` names the step boundaries tests kill at).
-The manifest carries its own checksum. Disk full raises ``IndexWriteError`` and leaves
-``CURRENT`` as it was. No pickle: FAISS's own format, .npy
-arrays and JSON. Format 2 added the lexical files; format 1 indexes are refused with
-the rebuild command.
+A build writes a new generation folder, fsyncs it, verifies it fully with ``verify_index``
+(every byte of every file against its sha256, every chunk row against its article), then
+swaps ``CURRENT``; a crash at any point leaves the previous generation loadable
+(``CRASH_POINTS`` names the step boundaries tests kill at). The manifest carries its own
+checksum. Disk full raises ``IndexWriteError`` and leaves ``CURRENT`` as it was. No pickle:
+FAISS's own format, SQLite, .npy arrays and JSON.
+
+Opening checks less, so a million-chunk index opens in about a second: files up to
+``FULL_HASH_MAX`` bytes (the manifest, small indexes' files) are hashed whole; bigger ones
+(vectors, metadata, BM25 matrix of a large archive) by their size and the sha256 of
+``SAMPLES`` blocks spread over the file (``sampled_sha256``). Hashing multi-GB files on
+every open would cost seconds each time, while the damage that happens to files at rest
+(truncation, a lost or zeroed tail, a copy cut short, a file swapped in from another
+build) changes the size or the sampled blocks. A flipped byte between samples is found by
+``newsqa info --verify`` (the full check, also made by every build before it switches),
+and SQLite pages that do not parse raise ``IndexCorruptError`` when read.
+
+Format 3 replaced format 2's ``articles.jsonl`` and ``chunks.jsonl`` (loaded whole) with
+``meta.sqlite``; format 1 and 2 indexes are refused with the rebuild command.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import os
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
-from embeddings.models import sha256_file
-
 from qa.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError
+from qa.index import safe_io
+from qa.index.meta import META_FILE, MetaStore
 from qa.lexical.bm25 import DEFAULT_TOKENIZER, LEXICAL_FILES, TOKENIZERS, LexicalIndex
 from qa.text import normalize
 from qa.types import Article, Chunk
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 2
-FILES = ("vectors.faiss", "chunks.jsonl", "articles.jsonl", *LEXICAL_FILES)
+FORMAT_VERSION = 3
+FILES = ("vectors.faiss", META_FILE, *LEXICAL_FILES)
+# what a generation folder may be called: the builder writes gen-NNNNNN; no dots, no slashes
+GEN_NAME = re.compile(r"gen-[0-9A-Za-z_-]{1,64}")
+FULL_HASH_MAX = 64 << 20  # files up to this size are hashed whole on every open
+SAMPLES = 64  # blocks hashed in a bigger file on open
+_BLOCK = 64 << 10
+
+
+def sampled_sha256(path: Path) -> str:
+    """sha256 of a file's size and ``SAMPLES`` blocks of it at evenly spaced offsets (first and last included)."""
+    size = path.stat().st_size
+    h = hashlib.sha256(str(size).encode())
+    with open(path, "rb") as f:
+        last = max(size - _BLOCK, 0)
+        for i in range(SAMPLES):
+            f.seek(last * i // (SAMPLES - 1))
+            h.update(f.read(_BLOCK))
+    return h.hexdigest()
+
+
 def passage_text(article: Article, chunk_text: str) -> str:
     """What is embedded for a chunk: its article's title (and date) as context, then the text.
 
@@ -58,13 +95,18 @@ def lexical_text(article: Article, chunk_text: str) -> str:
     return f"{article.title}\n{chunk_text}"
 
 
+def _read_current(pointer: Path) -> str:
+    """The stripped content of a ``CURRENT`` file (bounded, regular file only)."""
+    return safe_io.read_text(pointer, safe_io.CURRENT_MAX).strip()
+
+
 def current_name(out_dir: Path) -> str | None:
     """The generation ``CURRENT`` names, or None when it is missing, unreadable or not a generation name."""
     try:
-        name = (out_dir / "CURRENT").read_text(encoding="utf-8").strip()
-    except (OSError, UnicodeDecodeError):
+        name = _read_current(out_dir / "CURRENT")
+    except (OSError, IndexCorruptError):
         return None
-    return name if name.startswith("gen-") and "/" not in name else None
+    return name if GEN_NAME.fullmatch(name) else None
 
 
 def current_generation(index_dir: Path) -> Path:
@@ -72,27 +114,39 @@ def current_generation(index_dir: Path) -> Path:
 
     Raises:
         IndexNotFoundError: when there is no index at ``index_dir``.
+        IndexCorruptError: when ``CURRENT`` is missing beside generation folders, unreadable,
+            not a generation name, or names a folder that does not exist.
     """
     index_dir = Path(index_dir)
     pointer = index_dir / "CURRENT"
-    if not pointer.is_file():
-        if (index_dir / "manifest.json").is_file():  # a bare generation folder
+    if not pointer.exists() and not pointer.is_symlink():
+        if os.path.lexists(index_dir / "manifest.json"):  # a bare generation folder
             return index_dir
+        gens = sorted(p.name for p in index_dir.glob("gen-*") if p.is_dir() and GEN_NAME.fullmatch(p.name))
+        if gens:
+            raise IndexCorruptError(
+                f"{pointer} is missing but {len(gens)} generation folder(s) exist (latest {gens[-1]}); "
+                f"point it at one with: echo {gens[-1]} > {pointer}, or rebuild with: newsqa index"
+            )
         raise IndexNotFoundError(f"no index at {index_dir}; build one with: newsqa index")
     try:
-        name = pointer.read_text(encoding="utf-8").strip()
-    except (OSError, UnicodeDecodeError) as e:
+        name = _read_current(pointer)
+    except FileNotFoundError as e:
         raise IndexCorruptError(f"{pointer} is unreadable ({e})") from None
+    if not GEN_NAME.fullmatch(name):
+        raise IndexCorruptError(
+            f"{pointer} holds {name[:80]!r}, which is not a valid generation name (gen-NNNNNN); rebuild with: newsqa index"
+        )
     gen = index_dir / name
-    if not name.startswith("gen-") or "/" in name or not gen.is_dir():
-        raise IndexCorruptError(f"{pointer} points at {gen.name}, which does not exist")
+    if not gen.is_dir():
+        raise IndexCorruptError(f"{pointer} points at {name}, which does not exist")
     return gen
 
 
 def read_manifest(gen: Path) -> dict[str, Any]:
     """Read a generation's manifest, checking it has the sections loaders rely on."""
     try:
-        m = json.loads((gen / "manifest.json").read_text(encoding="utf-8"))
+        m = json.loads(safe_io.read_text(gen / "manifest.json", safe_io.MANIFEST_MAX))
     except FileNotFoundError:
         raise IndexCorruptError(f"{gen}: manifest.json is missing") from None
     except (ValueError, UnicodeDecodeError) as e:
@@ -103,6 +157,12 @@ def read_manifest(gen: Path) -> dict[str, Any]:
     return m
 
 
+def file_limit(manifest: dict[str, Any], name: str) -> int:
+    """The most bytes an index file may have: its size recorded in the manifest, else a fixed cap."""
+    size = manifest.get("sizes", {}).get(name) if isinstance(manifest.get("sizes"), dict) else None
+    return size if isinstance(size, int) and not isinstance(size, bool) and size >= 0 else safe_io.FILE_MAX
+
+
 def manifest_digest(manifest: dict[str, Any]) -> str:
     """sha256 of the manifest's canonical JSON without its own ``manifest_sha256`` field."""
     import hashlib
@@ -111,8 +171,13 @@ def manifest_digest(manifest: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()
 
 
-def verify_generation(gen: Path) -> dict[str, Any]:
-    """Check a generation's files against its manifest (existence and sha256).
+def verify_generation(gen: Path, full: bool = True) -> dict[str, Any]:
+    """Check a generation's files against its manifest.
+
+    Args:
+        gen: the generation folder.
+        full: hash every file whole; otherwise files above ``FULL_HASH_MAX`` bytes are checked by
+            size and sampled sha256 (the open-time check; see the module docstring).
 
     Returns:
         The manifest.
@@ -129,25 +194,38 @@ def verify_generation(gen: Path) -> dict[str, Any]:
         raise IndexCorruptError(f"{gen}: manifest.json has no checksum (damaged, or built by an older newsqa); rebuild with: newsqa index")
     if manifest["manifest_sha256"] != manifest_digest(manifest):
         raise IndexCorruptError(f"{gen}: manifest.json does not match its own checksum (damaged or edited)")
+    # sizes and sampled hashes are absent only from a hand-edited manifest: then every file is hashed whole
+    sizes = manifest["sizes"] if isinstance(manifest.get("sizes"), dict) else {}
+    sampled = manifest["sampled_sha256"] if isinstance(manifest.get("sampled_sha256"), dict) else {}
     for name in FILES:
         p = gen / name
-        if not p.is_file():
-            raise IndexCorruptError(f"{gen}: {name} is missing")
-        if sha256_file(p) != manifest["files"].get(name):
+        limit = file_limit(manifest, name)
+        try:
+            size = safe_io.check_file(p, limit)  # a regular file, no symlink, within its recorded size
+        except FileNotFoundError:
+            raise IndexCorruptError(f"{gen}: {name} is missing") from None
+        if name in sizes and size != sizes[name]:
+            raise IndexCorruptError(f"{gen}: {name} has {size} bytes, manifest.json says {sizes[name]} (damaged or edited)")
+        if full or size <= FULL_HASH_MAX or name not in sampled:
+            ok = safe_io.sha256(p, limit) == manifest["files"].get(name)
+        else:
+            ok = sampled_sha256(p) == sampled[name]
+        if not ok:
             raise IndexCorruptError(f"{gen}: {name} does not match the sha256 in manifest.json (damaged or edited)")
     return manifest
 
 
 @dataclass(frozen=True)
 class NewsIndex:
-    """A loaded, verified index generation."""
+    """A loaded, verified index generation; ``articles`` and ``chunks`` read ``meta.sqlite`` on demand."""
 
     path: Path
     manifest: dict[str, Any]
-    articles: dict[str, Article]
-    chunks: tuple[Chunk, ...]
+    articles: Mapping[str, Article]
+    chunks: Sequence[Chunk]
     vectors: Any  # faiss.Index
     lexical: LexicalIndex | None = None
+    meta: MetaStore | None = None
 
     @property
     def tokenizer(self) -> str:
@@ -230,17 +308,19 @@ def check_model(manifest: dict[str, Any], identity: dict[str, Any], where: Path)
 
 
 
-def verify_index(index_dir: Path, identity: dict[str, Any] | None = None) -> NewsIndex:
+def verify_index(index_dir: Path, identity: dict[str, Any] | None = None, full: bool = False) -> NewsIndex:
     """The one index check, used by the builder before switching, by every loader and by the tests.
 
     Resolves ``CURRENT`` (or takes a generation folder), checks every file against the
-    manifest's sha256 and the manifest's format, refuses another model or dimension when
-    ``identity`` is given, then reads the files and checks they agree with each other
-    (counts, dimensions, row alignment, article references).
+    manifest and the manifest's format, refuses another model or dimension when
+    ``identity`` is given, then opens the files and checks they agree with each other
+    (counts, dimensions; with ``full``, every chunk row against its article).
 
     Args:
         index_dir: the index folder (or a generation folder).
         identity: the query model's identity; when given, a mismatch is refused naming both.
+        full: hash every file whole and check every metadata row (the build's check before it
+            switches, and ``newsqa info --verify``); otherwise the open-time check (module docstring).
 
     Returns:
         The loaded index.
@@ -251,33 +331,34 @@ def verify_index(index_dir: Path, identity: dict[str, Any] | None = None) -> New
     import faiss
 
     gen = current_generation(Path(index_dir))
-    manifest = verify_generation(gen)
+    manifest = verify_generation(gen, full=full)
     if identity is not None:
         check_model(manifest, identity, Path(index_dir))
+    meta = MetaStore(gen / META_FILE)
     try:
-        vectors = faiss.read_index(str(gen / "vectors.faiss"))
-        chunks = tuple(Chunk(**json.loads(l)) for l in (gen / "chunks.jsonl").read_text(encoding="utf-8").splitlines())
-        arts = [Article.from_dict(json.loads(l)) for l in (gen / "articles.jsonl").read_text(encoding="utf-8").splitlines()]
+        # mapped, not copied: opening costs no read of the vectors, and their pages are the page cache's
+        vectors = faiss.read_index(str(gen / "vectors.faiss"), getattr(faiss, "IO_FLAG_MMAP_IFC", 0))
+        n_chunks, n_articles = len(meta.chunks), len(meta.articles)
         lex_meta = manifest.get("lexical")
         if not isinstance(lex_meta, dict) or lex_meta.get("tokenizer") not in TOKENIZERS:
             raise IndexCorruptError(f"{gen}: manifest.json has no valid lexical section; rebuild with: newsqa index")
-        lexical = LexicalIndex.load(gen, lex_meta["tokenizer"], len(chunks), pinyin=bool(lex_meta.get("pinyin", False)))
+        lexical = LexicalIndex.load(gen, lex_meta["tokenizer"], n_chunks, pinyin=bool(lex_meta.get("pinyin", False)))
+        counts = manifest.get("counts", {})
+        if not (vectors.ntotal == n_chunks == counts.get("chunks")) or n_articles != counts.get("articles"):
+            raise IndexCorruptError(
+                f"{gen}: files disagree: {vectors.ntotal} vectors, {n_chunks} chunks, {n_articles} articles; "
+                f"manifest says {counts.get('chunks')} chunks, {counts.get('articles')} articles"
+            )
+        if int(lexical.bm25.scores["num_docs"]) != n_chunks:
+            raise IndexCorruptError(f"{gen}: the lexical index has {lexical.bm25.scores['num_docs']} rows, there are {n_chunks} chunks")
+        if vectors.d != manifest.get("dim"):
+            raise IndexCorruptError(f"{gen}: vectors have dimension {vectors.d}, manifest says {manifest.get('dim')}")
+        if full:
+            meta.check()
     except (RuntimeError, ValueError, TypeError, KeyError, OSError) as e:
+        meta.close()
         raise IndexCorruptError(f"{gen}: cannot read index files ({e})") from None
-    counts = manifest.get("counts", {})
-    if not (vectors.ntotal == len(chunks) == counts.get("chunks")) or len(arts) != counts.get("articles"):
-        raise IndexCorruptError(
-            f"{gen}: files disagree: {vectors.ntotal} vectors, {len(chunks)} chunks, {len(arts)} articles; "
-            f"manifest says {counts.get('chunks')} chunks, {counts.get('articles')} articles"
-        )
-    if int(lexical.bm25.scores["num_docs"]) != len(chunks):
-        raise IndexCorruptError(f"{gen}: the lexical index has {lexical.bm25.scores['num_docs']} rows, there are {len(chunks)} chunks")
-    if vectors.d != manifest.get("dim"):
-        raise IndexCorruptError(f"{gen}: vectors have dimension {vectors.d}, manifest says {manifest.get('dim')}")
-    if any(c.id != i for i, c in enumerate(chunks)):
-        raise IndexCorruptError(f"{gen}: chunks.jsonl rows are not aligned with their ids")
-    articles = {a.id: a for a in arts}
-    missing = {c.article_id for c in chunks} - articles.keys()
-    if missing:
-        raise IndexCorruptError(f"{gen}: chunks point at unknown articles {sorted(missing)[:3]}")
-    return NewsIndex(gen, manifest, articles, chunks, vectors, lexical)
+    except BaseException:
+        meta.close()
+        raise
+    return NewsIndex(gen, manifest, meta.articles, meta.chunks, vectors, lexical, meta)

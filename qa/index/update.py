@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 
 from qa.errors import IndexNotFoundError, InputError
 from qa.index.build import Progress, build_index
+from qa.index.meta import META_FILE, MetaStore
 from qa.index.store import current_generation, read_manifest, verify_generation
 from qa.ingest.chunking import ChunkParams
 from qa.types import Article
+
+if TYPE_CHECKING:
+    from embeddings.encoder import Embedder
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +27,11 @@ def current_articles(index_dir: Path) -> list[Article]:
     """
     gen = current_generation(Path(index_dir))
     verify_generation(gen)
-    return [Article.from_dict(json.loads(l)) for l in (gen / "articles.jsonl").read_text(encoding="utf-8").splitlines()]
+    meta = MetaStore(gen / META_FILE)
+    try:
+        return list(meta.articles.values())
+    finally:
+        meta.close()
 
 
 def updated_articles(old: Sequence[Article], add: Sequence[Article] = (), remove: Sequence[str] = ()) -> list[Article]:
@@ -36,7 +43,7 @@ def updated_articles(old: Sequence[Article], add: Sequence[Article] = (), remove
     ids = {a.id for a in old}
     unknown = [r for r in remove if r not in ids]
     if unknown:
-        raise InputError(f"no article {', '.join(unknown[:5])} in the index (see articles.jsonl for ids)")
+        raise InputError(f"no article {', '.join(unknown[:5])} in the index")
     gone = set(remove)
     by_new = {a.id: a for a in add}
     kept = [by_new.pop(a.id, a) for a in old if a.id not in gone]
@@ -46,7 +53,7 @@ def updated_articles(old: Sequence[Article], add: Sequence[Article] = (), remove
     return result
 
 
-def update_index(index_dir: Path, embedder: Any, add: Sequence[Article] = (), remove: Sequence[str] = (),
+def update_index(index_dir: Path, embedder: "Embedder", add: Sequence[Article] = (), remove: Sequence[str] = (),
                  progress: Progress | None = None, **build_kwargs: Any) -> Path:
     """Add and remove articles, embedding only the new passages, and write a new generation.
 

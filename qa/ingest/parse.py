@@ -12,12 +12,14 @@ from __future__ import annotations
 import json
 import logging
 import re
+import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
 from qa.errors import CorpusError
+from qa.ingest.dates import iso_date
 from qa.types import Article, Span
 
 log = logging.getLogger(__name__)
@@ -29,7 +31,12 @@ _CLOSERS = set("”’」』）)\"'")
 _PROSE_PUNCT = re.compile(r"[，,。！？；;!?]")
 _HEADLINE_MAX = 40
 
-_DATE_LINE = re.compile(r"^(\d{4})年(\d{1,2})月(\d{1,2})日$")
+# An issue date line: 2023年3月1日, 2023年3月1日 星期三, 2023-03-01 周三, 2023/3/1 农历二月初十
+# (matched on the NFKC form, so full-width digits count).
+_DATE_LINE = re.compile(
+    r"^(\d{4})\s*[年/.-]\s*(\d{1,2})\s*[月/.-]\s*(\d{1,2})\s*日?"
+    r"(?:\s*(?:星期|周|礼拜)[一二三四五六日天])?(?:\s*农历\S{0,12})?(?:\s*第\d+期)?$"
+)
 _MASTHEAD = [
     _DATE_LINE,
     re.compile(r"^第\d+期$"),
@@ -51,11 +58,17 @@ _SUBHEADS = {"记者手记", "编者按", "短评", "相关链接", "链接", "�
 # previous article's signature (e.g. 区农业农村局), not the next article's kicker.
 _SIGNATURE = re.compile(r"^.{1,8}(局|办|部|中心|委|委员会|院|站|所|队|办公室)$")
 _BYLINE = re.compile(
-    r"^(本报讯\s*([（(][^）)]{0,80}[）)])?|[（(](记者|通讯员|本报记者)[^）)]{0,80}[）)])"
+    r"^(本[报報][讯訊]\s*([（(][^）)]{0,80}[）)])?|[（(](记者|記者|通讯员|通訊員|本报记者|本報記者)[^）)]{0,80}[）)])"
 )
 # Page references and photo credits printed at the end of a paragraph.
 _TRAILING_FURNITURE = re.compile(r"\s*[（(](?:[上下]转第?[一二三四五六七八九十\d]+版|[^()（）]{0,40}摄)[)）]\s*$")
+# Numbered sub-heads inside one article: 一、… （二）… 3. …
+_NUMBERED_SUBHEAD = re.compile(r"^(?:[一二三四五六七八九十百]+[、.．]|[（(][一二三四五六七八九十\d]+[)）]|\d{1,2}[、.．](?!\d))")
+_LATIN_END = re.compile(r"[A-Za-z0-9,;:%)\]’”\"']$")
+_LATIN_START = re.compile(r"^[A-Za-z0-9(\[‘“\"']")
+_CJK = re.compile(r"[\u3000-\u30ff\u3400-\u9fff\uf900-\ufaff\uff00-\uffef]")
 _DATE_MENTION = re.compile(r"(?:\d{4}年)?\d{1,2}月\d{1,2}日")
+BYLINE = _BYLINE  # for readers of other formats (an HTML page's text opening with 本报讯)
 _BOLD = re.compile(r"\*\*")
 
 
@@ -108,6 +121,25 @@ def _lines(raw: str) -> list[_Line]:
     return out
 
 
+def _date_line(text: str) -> re.Match[str] | None:
+    return _DATE_LINE.match(unicodedata.normalize("NFKC", text))
+
+
+def _join_line(para: list[tuple[str, int]], pieces: list[tuple[str, int]]) -> None:
+    """Append a wrapped line to a paragraph: Chinese lines join directly, Latin words get a space.
+
+    The space has no raw counterpart (the raw file has a line break there), so its
+    piece carries raw offset -1 and no ``Span``.
+    """
+    prev = "".join(t for t, _ in para)
+    nxt = "".join(t for t, _ in pieces)
+    # only between Latin runs: a Chinese line broken inside a number (共计12|3万元) joins directly
+    if (prev and nxt and _LATIN_END.search(prev) and _LATIN_START.match(nxt)
+            and not _CJK.search(prev[-12:]) and not _CJK.search(nxt[:12])):
+        para.append((" ", -1))
+    para.extend(pieces)
+
+
 def _is_headline_like(text: str) -> bool:
     return len(text) <= _HEADLINE_MAX and not _PROSE_PUNCT.search(text)
 
@@ -150,30 +182,31 @@ def find_banners(pages: Iterable[str]) -> frozenset[str]:
 
 def _masthead(lines: list[_Line]) -> tuple[int, str | None, str | None]:
     """Return (number of masthead lines, paper name, ISO issue date)."""
-    if not any(_DATE_LINE.match(ln.text) for ln in lines[:4]):
+    if not any(_date_line(ln.text) for ln in lines[:4]):
         return 0, None, None
     last = -1
     for i, ln in enumerate(lines[:15]):
-        if any(p.search(ln.text) for p in _MASTHEAD):
+        if _date_line(ln.text) or any(p.search(ln.text) for p in _MASTHEAD[1:]):
             last = i
     head = lines[: last + 1]
     date = paper = None
     for ln in head:
-        m = _DATE_LINE.match(ln.text)
+        m = _date_line(ln.text)
         if m and date is None:
-            date = f"{int(m[1]):04d}-{int(m[2]):02d}-{int(m[3]):02d}"
-        elif paper is None and not any(p.search(ln.text) for p in _MASTHEAD) and len(ln.text) <= 8:
+            date = iso_date(f"{m[1]}-{m[2]}-{m[3]}")
+        elif not m and paper is None and not any(p.search(ln.text) for p in _MASTHEAD[1:]) and len(ln.text) <= 8:
             paper = ln.text
     return last + 1, paper, date
 
 
-def parse_page(raw: str, source: str, *, banners: frozenset[str] = frozenset()) -> list[Article]:
+def parse_page(raw: str, source: str, *, banners: frozenset[str] = frozenset(), id_prefix: str | None = None) -> list[Article]:
     """Parse one page of extracted newspaper text into articles.
 
     Args:
         raw: the page text as read from the file.
         source: the raw file name, recorded on every article.
         banners: lines to treat as page furniture (see ``find_banners``).
+        id_prefix: article ids are ``<id_prefix>-01``, ``-02``...; default the stem of ``source``.
 
     Returns:
         Articles in page order with offsets into ``raw``.
@@ -188,7 +221,7 @@ def parse_page(raw: str, source: str, *, banners: frozenset[str] = frozenset()) 
         text = ln.text
         if text in banners or any(p.search(text) for p in _FURNITURE):
             continue
-        if _is_headline_like(text) and text not in _SUBHEADS:
+        if _is_headline_like(text) and text not in _SUBHEADS and not _BYLINE.match(text):
             pending.append(ln)
             continue
         if text in _SUBHEADS:  # an in-article label: a paragraph of its own
@@ -207,7 +240,7 @@ def parse_page(raw: str, source: str, *, banners: frozenset[str] = frozenset()) 
             current = _Draft(heads=[])
             drafts.append(current)
         if current.paras and not _terminated(current.paras[-1].text):
-            current.paras[-1].pieces.extend(ln.pieces)  # column break: rejoin, no space
+            _join_line(current.paras[-1].pieces, ln.pieces)  # column break: rejoin (no space in Chinese)
         else:
             current.paras.append(_Para(list(ln.pieces)))
         current.end = ln.end
@@ -215,7 +248,8 @@ def parse_page(raw: str, source: str, *, banners: frozenset[str] = frozenset()) 
     if pending:  # headlines left at the page's end: a title printed away from its article
         _place_orphans(drafts, pending)
 
-    return [_finish(d, i, source, paper, date) for i, d in enumerate(drafts, 1)]
+    prefix = Path(source).stem if id_prefix is None else id_prefix
+    return [_finish(d, i, source, paper, date, prefix) for i, d in enumerate(drafts, 1)]
 
 
 def _place_orphans(drafts: list[_Draft], orphans: list[_Line]) -> None:
@@ -248,7 +282,7 @@ def _split_headline(heads: list[str]) -> tuple[str, str, str]:
     return " ".join(heads[:main]), heads[main], " ".join(heads[main + 1 :])
 
 
-def _finish(d: _Draft, n: int, source: str, paper: str | None, date: str | None) -> Article:
+def _finish(d: _Draft, n: int, source: str, paper: str | None, date: str | None, prefix: str) -> Article:
     kicker, headline, subtitle = _split_headline([h.text for h in d.heads])
     byline = ""
     paras = [list(p.pieces) for p in d.paras]
@@ -267,16 +301,16 @@ def _finish(d: _Draft, n: int, source: str, paper: str | None, date: str | None)
             body_parts.append("\n")
             pos += 1
         for text, raw_start in pieces:
-            spans.append(Span(pos, raw_start, len(text)))
+            if raw_start >= 0:  # an inserted space between Latin lines has no raw text
+                spans.append(Span(pos, raw_start, len(text)))
             body_parts.append(text)
             pos += len(text)
     body = "".join(body_parts)
-    stem = Path(source).stem
     start = d.heads[0].start if d.heads else (spans[0].raw_start if spans else 0)
     if not headline:
         headline = body[:20]
     return Article(
-        id=f"{stem}-{n:02d}",
+        id=f"{prefix}-{n:02d}",
         headline=headline,
         kicker=kicker,
         subtitle=subtitle,
@@ -323,20 +357,43 @@ def _drop_prefix(pieces: list[tuple[str, int]], n: int) -> list[tuple[str, int]]
 
 
 def read_text(path: Path) -> str:
-    """Read a UTF-8 text file, raising ``CorpusError`` with the file name on failure."""
+    """Read a text file in UTF-8, GB18030, Big5... (``qa.ingest.encoding``), raising ``CorpusError`` with the file name on failure."""
+    from qa.ingest.encoding import decode_text
+
     try:
-        return path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise CorpusError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+        data = path.read_bytes()
     except OSError as e:
         raise CorpusError(f"{path}: cannot read ({e.strerror})") from None
+    return decode_text(data, str(path))
 
 
-def read_jsonl_articles(path: Path) -> list[Article]:
+_JSONL_STRING_FIELDS = ("id", "title", "date", "source", "paper")
+
+
+def _jsonl_date(value: object, path: Path, line: int) -> str | None:
+    """A JSONL record's date in ISO form; a value that is no date is an error naming the line."""
+    if value is None or value == "":
+        return None
+    iso = iso_date(str(value))
+    if iso is None:
+        raise CorpusError(f"{path.name}:{line}: date {value!r} is not a date (expected e.g. 2023-03-01, 2023/03/01 or 2023年3月1日)")
+    return iso
+
+
+def date_mentions(text: str) -> tuple[str, ...]:
+    """The dates a text mentions (3月1日, 2023年3月1日), first occurrence order."""
+    return tuple(dict.fromkeys(_DATE_MENTION.findall(text)))
+
+
+def read_jsonl_articles(path: Path, source: str | None = None, id_prefix: str | None = None) -> list[Article]:
     """Read a JSONL archive of ``{"id","title","text","date","source"}`` objects.
+
+    Dates are normalised to ISO (``2023/03/01`` and ``2023年3月1日`` become ``2023-03-01``).
 
     Args:
         path: the JSONL file.
+        source: the file's name in citations when a record names none (default the file name).
+        id_prefix: ids of records without one are ``<id_prefix>-<line>`` (default the file stem).
 
     Returns:
         One article per line; offsets refer to the record's ``text``.
@@ -358,22 +415,115 @@ def read_jsonl_articles(path: Path) -> list[Article]:
         text = rec.get("text")
         if not isinstance(text, str) or not text.strip():
             raise CorpusError(f"{path.name}:{i}: field 'text' must be a non-empty string")
-        aid = str(rec.get("id") or f"{path.stem}-{i}")
+        for field in _JSONL_STRING_FIELDS:  # a number or object here would reach the index and crash its readers
+            value = rec.get(field)
+            if value is not None and not isinstance(value, str):
+                raise CorpusError(
+                    f"{path.name}:{i}: field {field!r} must be a string, got {type(value).__name__} ({json.dumps(value)[:40]})"
+                )
+        aid = str(rec.get("id") or f"{id_prefix or path.stem}-{i}")
         if aid in seen:
             raise CorpusError(f"{path.name}:{i}: duplicate id {aid!r}")
         seen.add(aid)
-        date = rec.get("date")
+        date = _jsonl_date(rec.get("date"), path, i)
         articles.append(
             Article(
                 id=aid,
                 headline=str(rec.get("title") or text[:20]),
                 body=text,
-                source=str(rec.get("source") or path.name),
+                source=str(rec.get("source") or source or path.name),
                 paper=rec.get("paper") or rec.get("source"),
-                date=str(date) if date else None,
+                date=date,
                 date_mentions=tuple(dict.fromkeys(_DATE_MENTION.findall(text))),
                 raw_start=0,
                 raw_end=len(text),
             )
         )
     return articles
+
+
+LAYOUTS = ("auto", "page", "plain")
+
+
+def looks_plain(raw: str) -> bool:
+    """Whether a text file is one plain article rather than a newspaper page.
+
+    A page has a masthead, a byline (本报讯, （记者…）) or several headlines; a plain
+    article has a title line, prose and at most numbered sub-heads (一、…). Text mostly
+    in Latin letters is read as a plain article too (the page heuristics are for
+    Chinese layout).
+    """
+    lines = _lines(raw)
+    if not lines:
+        return False
+    if _masthead(lines)[0] or any(_BYLINE.match(ln.text) for ln in lines):
+        return False
+    letters = [ch for ch in raw if ch.isalpha()]
+    if letters and sum(ch.isascii() for ch in letters) / len(letters) > 0.5:
+        return True
+    heads = [ln.text for ln in lines[1:] if _is_headline_like(ln.text) and not _NUMBERED_SUBHEAD.match(ln.text)
+             and ln.text not in _SUBHEADS and not any(p.search(ln.text) for p in _FURNITURE)]
+    return not heads
+
+
+def parse_plain(raw: str, source: str, *, id_prefix: str | None = None) -> list[Article]:
+    """Read a file as one article: the first line is the title, the rest its body.
+
+    Wrapped lines are joined into paragraphs (Latin words with a space); a blank line,
+    a sentence end or a numbered sub-head (一、…) ends a paragraph; sub-heads stay in
+    the body as paragraphs of their own. A date line under the title is the article's
+    date; a byline opening the body is split off.
+
+    Args:
+        raw: the file's text.
+        source: recorded on the article.
+        id_prefix: the article id is ``<id_prefix>-01``; default the stem of ``source``.
+
+    Returns:
+        One article (none for an empty file).
+    """
+    lines = _lines(raw)
+    if not lines:
+        return []
+    title, rest = lines[0], lines[1:]
+    date = None
+    if rest and _date_line(rest[0].text):
+        m = _date_line(rest[0].text)
+        date, rest = iso_date(f"{m[1]}-{m[2]}-{m[3]}"), rest[1:]
+    paras: list[_Para] = []
+    prev: _Line | None = None
+    for ln in rest:
+        if any(p.search(ln.text) for p in _FURNITURE):
+            continue
+        blank_before = prev is not None and "\n\n" in raw[prev.end : ln.start].replace(" ", "").replace("\t", "")
+        sub = bool(_NUMBERED_SUBHEAD.match(ln.text)) or ln.text in _SUBHEADS
+        prev_sub = bool(paras) and (bool(_NUMBERED_SUBHEAD.match(paras[-1].text)) and _is_headline_like(paras[-1].text))
+        if not paras or blank_before or sub or prev_sub or _terminated(paras[-1].text):
+            paras.append(_Para(list(ln.pieces)))
+        else:
+            _join_line(paras[-1].pieces, ln.pieces)
+        prev = ln
+    draft = _Draft(heads=[title], paras=paras, end=(prev or title).end)
+    prefix = Path(source).stem if id_prefix is None else id_prefix
+    return [_finish(draft, 1, source, None, date, prefix)]
+
+
+def parse_text(raw: str, source: str, *, layout: str = "auto", banners: frozenset[str] = frozenset(),
+               id_prefix: str | None = None) -> list[Article]:
+    """Parse a text file as a newspaper page or as one plain article.
+
+    Args:
+        raw: the text.
+        source: recorded on every article.
+        layout: ``page`` (``parse_page``), ``plain`` (``parse_plain``) or ``auto`` (``looks_plain`` decides).
+        banners: page furniture lines (``find_banners``), for page layout.
+        id_prefix: the article id prefix (default the stem of ``source``).
+
+    Returns:
+        The articles.
+    """
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
+    if layout == "plain" or (layout == "auto" and looks_plain(raw)):
+        return parse_plain(raw, source, id_prefix=id_prefix)
+    return parse_page(raw, source, banners=banners, id_prefix=id_prefix)

@@ -20,9 +20,10 @@ of Chinese characters also yields toneless pinyin syllable bigrams (``p:liu_ban`
 ``Zheng Caisheng``) yield the same bigrams. An English question names places and
 people in pinyin; this is the one lexical bridge it has to the Chinese text.
 
-Files in a generation folder (``bm25s``'s own format: ``.npy`` arrays written with
-``allow_pickle=False`` and JSON; no pickle) are listed in ``LEXICAL_FILES`` and
-hashed into the manifest with the rest of the index.
+Files in a generation folder (``bm25s``'s ``.npy`` arrays written with ``allow_pickle=False``
+and memory-mapped when loaded, its JSON parameters, and the vocabulary as a SQLite table read
+per token, since at a million chunks it holds millions of tokens; no pickle) are listed in
+``LEXICAL_FILES`` and hashed into the manifest with the rest of the index.
 """
 
 from __future__ import annotations
@@ -30,11 +31,15 @@ from __future__ import annotations
 import functools
 import logging
 import re
+import sqlite3
+import threading
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
+from qa.errors import IndexCorruptError
 from qa.lexical import crosslingual
 from qa.text import QUESTION_STOPWORDS, is_mostly_latin, normalize, stopword_pattern
 
@@ -48,10 +53,11 @@ _NAMES = {
     "data_name": "bm25.data.npy",
     "indices_name": "bm25.indices.npy",
     "indptr_name": "bm25.indptr.npy",
-    "vocab_name": "bm25.vocab.json",
     "params_name": "bm25.params.json",
 }
-LEXICAL_FILES = tuple(_NAMES.values())
+_BM25S_VOCAB = "bm25.vocab.json"  # what bm25s writes; turned into VOCAB_FILE by ``save``
+VOCAB_FILE = "bm25.vocab.sqlite"
+LEXICAL_FILES = (*_NAMES.values(), VOCAB_FILE)
 # pinyin bigrams in more chunks than this share are too common to point anywhere (see LexicalIndex.scores)
 PINYIN_MAX_DF = 0.1
 
@@ -238,6 +244,82 @@ def tokenize(text: str, mode: str = DEFAULT_TOKENIZER, query: bool = False, piny
     return out
 
 
+def write_vocab(path: Path, vocab: Mapping[str, int]) -> None:
+    """Write a token → column map as a SQLite table (rows in token order, so equal maps give equal files)."""
+    con = sqlite3.connect(str(path), isolation_level=None)
+    try:
+        con.execute("PRAGMA journal_mode=OFF")
+        con.execute("PRAGMA synchronous=OFF")
+        con.execute("CREATE TABLE vocab (token TEXT PRIMARY KEY, id INTEGER NOT NULL) WITHOUT ROWID")
+        con.execute("BEGIN")
+        con.executemany("INSERT INTO vocab VALUES (?,?)", sorted(vocab.items()))
+        con.execute("COMMIT")
+    finally:
+        con.close()
+
+
+class SqliteVocab(Mapping[str, int]):
+    """A BM25 vocabulary read from its SQLite file per token instead of loaded whole (millions of tokens at scale).
+
+    Stands in for bm25s's ``vocab_dict``; safe to share between threads.
+    """
+
+    def __init__(self, path: Path, cache_size: int = 65536) -> None:
+        if not Path(path).is_file():
+            raise IndexCorruptError(f"{path} is missing")
+        self.path = Path(path)
+        self._con = sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True, check_same_thread=False)
+        self._lock = threading.Lock()
+        self._cache: dict[str, int | None] = {}
+        self._cache_size = cache_size
+        self._len: int | None = None
+
+    def _query(self, sql: str, args: tuple = ()) -> list[tuple]:
+        try:
+            with self._lock:
+                return self._con.execute(sql, args).fetchall()
+        except sqlite3.DatabaseError as e:
+            raise IndexCorruptError(f"{self.path}: cannot read the vocabulary ({e})") from None
+
+    def get(self, token, default=None):  # type: ignore[override]
+        if token in self._cache:
+            hit = self._cache[token]
+        else:
+            rows = self._query("SELECT id FROM vocab WHERE token = ?", (token,))
+            hit = int(rows[0][0]) if rows else None
+            if len(self._cache) >= self._cache_size:
+                self._cache.clear()
+            self._cache[token] = hit
+        return default if hit is None else hit
+
+    def __getitem__(self, token: str) -> int:
+        hit = self.get(token)
+        if hit is None:
+            raise KeyError(token)
+        return hit
+
+    def __contains__(self, token: object) -> bool:
+        return isinstance(token, str) and self.get(token) is not None
+
+    def __len__(self) -> int:
+        if self._len is None:
+            self._len = int(self._query("SELECT count(*) FROM vocab")[0][0])
+        return self._len
+
+    def __iter__(self) -> Iterator[str]:
+        return (t for t, _ in self._rows())
+
+    def items(self):  # type: ignore[override]
+        """Every (token, column), streamed in token order (for the rare full pass: English questions' word list)."""
+        return self._rows()
+
+    def _rows(self) -> Iterator[tuple[str, int]]:
+        rows = self._query("SELECT token, id FROM vocab ORDER BY token LIMIT 5000")
+        while rows:
+            yield from rows
+            rows = self._query("SELECT token, id FROM vocab WHERE token > ? ORDER BY token LIMIT 5000", (rows[-1][0],))
+
+
 class LexicalIndex:
     """A BM25 index over the chunks of one generation (row i = chunk id i)."""
 
@@ -262,11 +344,17 @@ class LexicalIndex:
         return cls(bm, tokenizer, len(texts), pinyin)
 
     def save(self, folder: Path) -> None:
-        self.bm25.save(str(folder), allow_pickle=False, show_progress=False, **_NAMES)
+        folder = Path(folder)
+        self.bm25.save(str(folder), allow_pickle=False, show_progress=False, vocab_name=_BM25S_VOCAB, **_NAMES)
+        write_vocab(folder / VOCAB_FILE, self.bm25.vocab_dict)
+        (folder / _BM25S_VOCAB).unlink()
 
     @classmethod
     def load(cls, folder: Path, tokenizer: str, size: int, pinyin: bool = False) -> "LexicalIndex":
-        bm = _bm25s().BM25.load(str(folder), allow_pickle=False, mmap=False, load_corpus=False, **_NAMES)
+        """Open a saved index: the score arrays memory-mapped, the vocabulary read from SQLite per token."""
+        bm = _bm25s().BM25.load(str(folder), allow_pickle=False, mmap=True, load_corpus=False, load_vocab=False,
+                                vocab_name=_BM25S_VOCAB, **_NAMES)
+        bm.vocab_dict = SqliteVocab(Path(folder) / VOCAB_FILE)
         return cls(bm, tokenizer, size, pinyin)
 
     @property

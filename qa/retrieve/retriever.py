@@ -8,7 +8,7 @@ the top k.
 from __future__ import annotations
 
 import datetime as _dt
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Collection, Sequence
 
 import numpy as np
 
@@ -18,6 +18,9 @@ from qa.index.store import NewsIndex
 from qa.settings import RETRIEVERS, RetrievalSettings
 from qa.text import is_mostly_latin, norm
 from qa.types import Chunk, Hit
+
+if TYPE_CHECKING:
+    from embeddings.encoder import Embedder
 
 
 def parse_date(value: str | None, what: str) -> str | None:
@@ -39,7 +42,7 @@ def parse_date(value: str | None, what: str) -> str | None:
 class Retriever:
     """Finds the passages for a question: ``"hybrid"`` (default), ``"dense"`` or ``"lexical"``."""
 
-    def __init__(self, index: NewsIndex, embedder: Any, settings: RetrievalSettings = RetrievalSettings()) -> None:
+    def __init__(self, index: NewsIndex, embedder: "Embedder", settings: RetrievalSettings = RetrievalSettings()) -> None:
         self.index = index
         self.embedder = embedder
         self.settings = settings
@@ -49,12 +52,14 @@ class Retriever:
     def embed(self, question: str) -> np.ndarray:
         return self.embedder.embed_queries([question])[0]
 
-    def allowed(self, paper: str | None = None, date_from: str | None = None, date_to: str | None = None) -> np.ndarray | None:
+    def allowed(self, paper: str | None = None, date_from: str | None = None, date_to: str | None = None,
+                article_ids: Collection[str] | None = None) -> np.ndarray | None:
         """Boolean mask over chunk ids for the filters, or None when there are none.
 
         ``paper`` matches an article's paper name after normalization (width,
         traditional/simplified, case, spaces). Dates are ISO and inclusive. Articles
         without a stated date are excluded only when a date filter is given.
+        ``article_ids``, when given, keeps only those articles (dates read from the question).
 
         Raises:
             InputError: for a malformed date or a range that ends before it starts.
@@ -63,11 +68,17 @@ class Retriever:
         if date_from and date_to and date_from > date_to:
             raise InputError(f"date_from {date_from} is after date_to {date_to}")
         paper = paper.strip() if isinstance(paper, str) else paper
-        if not paper and not date_from and not date_to:
+        if not paper and not date_from and not date_to and article_ids is None:
             return None
         want = norm(paper) if paper else None
+        meta = self.index.meta
+        if meta is not None:  # SQL over the indexed paper/date columns, not a pass over every article
+            papers = [p for p in meta.papers() if norm(p) == want] if want is not None else None
+            return meta.chunk_mask(papers, date_from or None, date_to or None, article_ids)
         ok_articles = set()
         for a in self.index.articles.values():
+            if article_ids is not None and a.id not in article_ids:
+                continue
             if want is not None and (not a.paper or norm(a.paper) != want):
                 continue
             if (date_from or date_to) and not a.date:
@@ -98,6 +109,7 @@ class Retriever:
         date_from: str | None = None,
         date_to: str | None = None,
         dense_vec: np.ndarray | None = None,
+        article_ids: Collection[str] | None = None,
     ) -> list[Hit]:
         """The top ``k`` distinct passages for a question.
 
@@ -110,6 +122,7 @@ class Retriever:
             retriever: ``"hybrid"``, ``"dense"`` or ``"lexical"`` (default: the settings').
             paper, date_from, date_to: filters (see ``allowed``). Articles without a
                 date are left out only when a date filter is given.
+            article_ids: only these articles (None: all).
 
         Returns:
             Hits, best first. Each hit's ``score`` is its cosine with the question;
@@ -118,7 +131,7 @@ class Retriever:
         mode = retriever or self.mode
         if mode not in RETRIEVERS:
             raise InputError(f"retriever must be one of {', '.join(RETRIEVERS)}, got {mode!r}")
-        mask = self.allowed(paper, date_from, date_to)
+        mask = self.allowed(paper, date_from, date_to, article_ids)
         if mask is not None and not mask.any():
             return []
         s = self.settings
