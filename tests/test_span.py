@@ -91,3 +91,34 @@ def test_nonsense_is_refused_through_ask(small_index, hashing_embedder):
     a = ask("abababababababababab", index=small_index, embedder=hashing_embedder, answerer="extractive")
     assert a.refused and not a.citations and a.signals.get("nonsense") == 1.0
     assert "signals" in a.to_dict()
+
+
+def test_the_measure_word_the_question_names_picks_the_value():
+    from qa.answer.span import typed_span
+
+    sent = "老街改造工程昨日完工，共修复传统民居三十六栋，新增停车位四百个。"
+    s, e = typed_span("修复了多少栋传统民居？", sent)
+    assert sent[s:e] == "三十六栋"
+    s, e = typed_span("新增了多少个停车位？", sent)
+    assert sent[s:e] == "四百个"
+    sent2 = "全村共有村民470余户、1300余人。"
+    s, e = typed_span("全村有多少人？", sent2)
+    assert sent2[s:e] == "1300余人"
+
+
+def test_chinese_decimals_and_percentages_are_one_value():
+    from qa.answer.span import typed_span
+
+    sent = "东河河道整治工程全长十二点五公里，总投资三亿元。"
+    s, e = typed_span("东河河道整治长度是多少公里？", sent)
+    assert sent[s:e] == "十二点五公里"
+    sent2 = "一季度全区地区生产总值增长百分之六点五。"
+    s, e = typed_span("一季度地区生产总值增长了多少？", sent2)
+    assert sent2[s:e] == "百分之六点五"
+
+
+def test_a_clock_time_question_is_not_answered_with_a_count():
+    from qa.answer.span import typed_span
+
+    # 几点 asks for a time of day, which no number span states: the sentence answers
+    assert typed_span("首班车几点发车？", "三条公交新线首班车早上六点发车。") is None

@@ -13,10 +13,10 @@ log = logging.getLogger(__name__)
 _CN = "零〇一二两三四五六七八九十百千万亿"
 _UNIT = (r"平方公里|平方千米|平方米|平方英里|立方米|立方|方|公里|千米|公顷|厘米|毫米|米|吨|公斤|千克|克|美元|港元|欧元|日元|英镑|元|岁|周年|年|个月|月|"
          r"星期|周|天|日|小时|分钟|秒|人次|人|名|位|户|家|座|个|次|场|届|项|条|辆|台|所|部|本|种|倍|度|%|层|集|首|张|只|头|匹|亩|"
-         r"英尺|英里|磅|艘|架|枚|颗|间|门|册|卷|篇|支|队|国|省|州|县|区|村|章|节|票|分|km|kg|cm|mm|m")
+         r"英尺|英里|磅|艘|架|枚|颗|间|门|册|卷|篇|支|队|国|省|州|县|区|村|章|节|票|分|栋|幢|套|处|棵|株|块|件|份|例|起|批|期|km|kg|cm|mm|m")
 _NUMBER = re.compile(
     rf"(?:约|近|超过|逾|大约|将近|多达|不到)?(?:\d[\d,.]*(?:\s*(?:多|余|来))?(?:\s*[万亿千百])?(?:\s*(?:多|余))?\s*(?:{_UNIT})?"
-    rf"|[{_CN}]+(?:多|余)?(?:{_UNIT}))"
+    rf"|百分之[{_CN}点]+|[{_CN}][{_CN}点]*(?:多|余)?(?:{_UNIT}))"
 )
 _DATE = re.compile(
     rf"(?:公元前?)?(?:\d{{1,4}}|[{_CN}]{{2,4}})年代?(?:\d{{1,2}}月)?(?:\d{{1,2}}[日号])?"
@@ -24,7 +24,7 @@ _DATE = re.compile(
 )
 KINDS = {
     "date": re.compile(r"哪一?年|何年|哪一?天|何时|什么时候|几月|几号|几日|哪个月|何日|什么年代|哪个年代|哪一年代|什么时间|哪个世纪"),
-    "number": re.compile(r"多少|(?<!哪)几(?!乎)|多大|多长|多高|多宽|多深|多远|多重|多久|多厚|多快|多少钱|第几"),
+    "number": re.compile(r"多少|(?<!哪)几(?!乎|点|时)|多大|多长|多高|多宽|多深|多远|多重|多久|多厚|多快|多少钱|第几"),
     "person": re.compile(r"谁|哪位|什么人|哪个人|哪一位"),
     "place": re.compile(r"哪里|哪儿|在哪|何处|何地|什么地方|哪个(?:国家|城市|省|地区|州|县|市|岛)|哪国|哪座城市|哪一个国家"),
 }
@@ -77,12 +77,18 @@ def typed_span(question: str, sentence: str, accept: Callable[[str], bool] | Non
              and (accept is None or accept(sent[s:e]))]
     if not spans:
         return None
+    m = KINDS[kind].search(q)
+    if kind == "number":
+        # 多少栋 / 几户: the measure word the question names picks the value stated in it
+        unit = re.match(rf"(?:{_UNIT})", q[m.end() :])
+        if unit:
+            same = [(s, e) for s, e in spans if sent[s:e].rstrip().endswith(unit.group())]
+            spans = same or spans
     # positions of the sentence covered by one of the question's character bigrams. Those next to
     # the question word name what is asked: before it (总库容 in 总库容是多少) they name the value
     # that follows them in the sentence (总库容109万方), after it (个业委会 in 多少个业委会) the
     # value that precedes them (40个业委会); the X of 多宽/多高/多长 names it as well (宽12米).
     qgrams = {q[i : i + 2] for i in range(len(q) - 1)}
-    m = KINDS[kind].search(q)
     before = q[max(0, m.start() - 3) : m.start()]
     after = q[m.end() : m.end() + 4]
     f_before = {before[i : i + 2] for i in range(len(before) - 1)}
