@@ -272,3 +272,58 @@ def test_dated_question_reports_its_range_and_cited_dates(tmp_path_factory):
         assert _post(url, {"model": "newsqa", "messages": [{"role": "user", "content": "去年"}], "today": "soon"})[0] == 400
     finally:
         app.close()
+
+
+class _Gate:
+    """Stands in for the chat's FairGate: records who took and gave back a worker, or says busy."""
+
+    def __init__(self, busy: bool = False) -> None:
+        self.calls: list[str] = []
+        self.busy = busy
+
+    def enter(self, key: str) -> None:
+        from ui.capacity import Busy
+
+        if self.busy:
+            raise Busy("The server is busy; please try again in 9 s.")
+        self.calls.append("enter")
+
+    def leave(self, key: str, seconds: float) -> None:
+        self.calls.append("leave")
+
+
+def _fake_stream(question, **kw):
+    from qa.types import Answer
+
+    yield "事实"
+    yield Answer(question=question, text="事实", refused=False)
+
+
+def _v1_client(gate):
+    from starlette.applications import Starlette
+    from starlette.middleware import Middleware
+    from starlette.testclient import TestClient
+
+    from ui.openai_api import OpenAIMount
+
+    routes = OpenAIRoutes(stream_fn=_fake_stream, gate=gate)
+    return TestClient(Starlette(middleware=[Middleware(OpenAIMount, routes=routes)]))
+
+
+def test_v1_answers_take_a_worker_from_the_chats_gate_and_give_it_back():
+    gate = _Gate()
+    body = {"model": "newsqa", "messages": [{"role": "user", "content": "问题？"}]}
+    with _v1_client(gate) as c:
+        plain = c.post("/v1/chat/completions", json=body)
+        streamed = c.post("/v1/chat/completions", json={**body, "stream": True})
+    assert plain.status_code == 200 and plain.json()["choices"][0]["message"]["content"].startswith("事实")
+    assert streamed.status_code == 200 and "data: [DONE]" in streamed.text
+    assert gate.calls == ["enter", "leave", "enter", "leave"]
+
+
+def test_v1_is_told_busy_by_the_gate_as_an_openai_error():
+    with _v1_client(_Gate(busy=True)) as c:
+        r = c.post("/v1/chat/completions", json={"model": "newsqa", "messages": [{"role": "user", "content": "问题？"}]})
+    assert r.status_code == 503 and r.headers.get("retry-after") == "5"
+    err = r.json()["error"]
+    assert err["code"] == "overloaded" and "busy" in err["message"]

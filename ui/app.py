@@ -379,7 +379,7 @@ def serve(
     from ui.openai_api import OpenAIMount, OpenAIRoutes, default_api_key
 
     v1 = OpenAIRoutes({"index": index, "model": model, "embedder": embedder}, limiter=app.newsqa_limiter,
-                      api_key=default_api_key() if api_key == "env" else api_key, auth=auth)
+                      api_key=default_api_key() if api_key == "env" else api_key, auth=auth, gate=app.newsqa_gate)
     app.launch(
         app_kwargs={"middleware": [Middleware(Guard, limits=limits), Middleware(DenyFileRoutes),
                                    Middleware(OpenAIMount, routes=v1)]},

@@ -139,6 +139,18 @@ class FairGate:
         finally:
             self._leave(key, self._clock() - t0)
 
+    def enter(self, key: str) -> None:
+        """Wait for a worker for ``key`` (blocking); pair with ``leave``. ``slot`` is the context-manager form.
+
+        Raises:
+            Busy: as ``slot``.
+        """
+        self._enter(key)
+
+    def leave(self, key: str, seconds: float) -> None:
+        """Give back the worker ``enter`` took; ``seconds`` is how long the answer held it."""
+        self._leave(key, seconds)
+
     def _enter(self, key: str) -> None:
         cap = self.capacity
         with self._cond:

@@ -134,12 +134,14 @@ class OpenAIRoutes:
         auth: the chat's basic-auth (user, password); without an API key the routes then
             accept only those credentials, so a closed chat never has an open API beside it.
         stream_fn: ``ask_stream`` or a stand-in (tests).
+        gate: the chat's ``FairGate`` (``ui.capacity``), so /v1 answers take the same workers, or None.
     """
 
     def __init__(self, ask_kwargs: dict[str, Any] | None = None, limiter: Any = None, api_key: str | None = None,
                  auth: tuple[str, str] | None = None, stream_fn: Callable[..., Iterator[Any]] = ask_stream,
-                 workers: int = WORKERS, max_waiting: int = MAX_WAITING) -> None:
+                 workers: int = WORKERS, max_waiting: int = MAX_WAITING, gate: Any = None) -> None:
         self.ask_kwargs = dict(ask_kwargs or {})
+        self.gate = gate  # the chat's FairGate (ui.capacity): one pool of workers for the chat and /v1
         self.limiter = limiter
         self.api_key = api_key
         self.auth = auth
@@ -254,6 +256,7 @@ class OpenAIRoutes:
                                type_="server_error", code="overloaded", headers={"Retry-After": "5"})
             self._waiting += 1
         released = False
+        gate_since: float | None = None
 
         def release() -> None:
             nonlocal released
@@ -261,6 +264,18 @@ class OpenAIRoutes:
                 released = True
                 with self._lock:
                     self._waiting -= 1
+                if gate_since is not None:
+                    self.gate.leave(client, time.monotonic() - gate_since)
+
+        if self.gate is not None:
+            # the same workers, per-address fairness and wait bound as the chat (ui.capacity)
+            try:
+                await anyio.to_thread.run_sync(self.gate.enter, client)
+            except NewsQAError as e:
+                release()
+                raise APIError(503, str(e), type_="server_error", code="overloaded",
+                               headers={"Retry-After": "5"}) from None
+            gate_since = time.monotonic()
 
         if self._capacity is None:
             self._capacity = anyio.CapacityLimiter(self.workers)
