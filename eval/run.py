@@ -224,13 +224,14 @@ def run_eval(
     }
     out = Path(out_dir) if out_dir else Path(__file__).resolve().parent / "runs" / time.strftime("%Y%m%d-%H%M%S")
     out.mkdir(parents=True, exist_ok=True)
-    _atomic_write(out / "rows.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
-    _atomic_write(out / "summary.json", json.dumps({"meta": meta, **summary}, ensure_ascii=False, indent=2))
-    _atomic_write(out / "report.md", render_report(summary, rows, meta))
+    atomic_write(out / "rows.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    atomic_write(out / "summary.json", json.dumps({"meta": meta, **summary}, ensure_ascii=False, indent=2))
+    atomic_write(out / "report.md", render_report(summary, rows, meta))
     return summary, out
 
 
-def _atomic_write(path: Path, text: str) -> None:
+def atomic_write(path: Path, text: str) -> None:
+    """Write a report file whole or not at all (a temporary file, then a rename)."""
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
@@ -262,5 +263,5 @@ def run_eval_modes(gold_path: Path, answerers: list[str], *, out_dir: Path | Non
         summ, sub = run_eval(gold_path, out_dir=out / name, answerer=name, **kw)
         summaries[name] = summ
         meta = json.loads((sub / "summary.json").read_text(encoding="utf-8"))["meta"]
-    _atomic_write(out / "compare.md", render_side_by_side(summaries, meta))
+    atomic_write(out / "compare.md", render_side_by_side(summaries, meta))
     return out

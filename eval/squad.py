@@ -34,6 +34,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
+from eval.run import atomic_write
 from embeddings.models import sha256_file
 from qa.errors import CorpusError, NewsQAError
 from qa.types import Article
@@ -352,9 +353,9 @@ def run_squad(
     }
     out = Path(out_dir) if out_dir else Path(__file__).resolve().parent / "runs" / time.strftime("squad-%Y%m%d-%H%M%S")
     out.mkdir(parents=True, exist_ok=True)
-    _write(out / "rows.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
-    _write(out / "summary.json", json.dumps({"meta": meta, "overall": summary}, ensure_ascii=False, indent=2))
-    _write(out / "report.md", render(summary, meta))
+    atomic_write(out / "rows.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    atomic_write(out / "summary.json", json.dumps({"meta": meta, "overall": summary}, ensure_ascii=False, indent=2))
+    atomic_write(out / "report.md", render(summary, meta))
     return summary, out
 
 
@@ -399,8 +400,3 @@ def render(summary: dict[str, Any], meta: dict[str, Any]) -> str:
         "",
     ])
 
-
-def _write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)

@@ -95,8 +95,8 @@ def _shift_months(d: _dt.date, months: int) -> _dt.date:
 
 _N = rf"(?P<n>\d{{1,2}}|[{_CN}]{{1,3}})"
 _Y = rf"(?P<y>(?:19|20)\d\d|[{_CN}]{{4}})"
-_M = rf"(?P<m>1[0-2]|0?[1-9]|十[一二]?|[一二三四五六七八九])"
-_D = rf"(?P<d>3[01]|[12]\d|0?[1-9]|[二三]?十[一二三四五六七八九]?|[一二三四五六七八九])"
+_M = r"(?P<m>1[0-2]|0?[1-9]|十[一二]?|[一二三四五六七八九])"
+_D = r"(?P<d>3[01]|[12]\d|0?[1-9]|[二三]?十[一二三四五六七八九]?|[一二三四五六七八九])"
 
 # (pattern, kind): tried in this order; a later pattern never matches inside an earlier match
 _PATTERNS: list[tuple[re.Pattern[str], str]] = [

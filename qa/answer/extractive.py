@@ -227,7 +227,7 @@ class ExtractiveAnswerer:
         cands = self.candidates(question, qvec, hits, latin) if hits else []
         diag: dict[str, float] = {"top_score": hits[0].score if hits else 0.0, "nonsense": float(is_nonsense(question))}
         if not cands:
-            return Extract(REFUSAL_EN if latin else REFUSAL_ZH, (), True, diag)
+            return Extract(REFUSAL_EN if latin else REFUSAL_ZH, (), True, diag, tuple(cands))
         best = cands[0]
         diag.update(best_lexical=best.lexical, best_dense=best.dense, best_score=best.score)
         qnums = _QNUM.findall(norm(question))
@@ -237,7 +237,7 @@ class ExtractiveAnswerer:
         diag["top_coverage"] = self.stats.support(question_grams(question), hits[0].article.title + hits[0].chunk.text)
         diag["p_unanswerable"] = unanswerable_chance(diag, self.settings)
         if prechecks_out(diag, latin, self.settings):
-            return Extract(REFUSAL_EN if latin else REFUSAL_ZH, (), True, diag)
+            return Extract(REFUSAL_EN if latin else REFUSAL_ZH, (), True, diag, tuple(cands))
         chosen = [best]
         for c in cands[1:3]:
             if wanted is not None and wanted.satisfied_by(best.text) and not wanted.satisfied_by(c.text):
@@ -268,7 +268,7 @@ class ExtractiveAnswerer:
             if sp is not None:
                 raw_start, raw_end = a.raw_offsets(start, end)
                 cite = Citation(1, a.id, a.title, a.date, a.source, a.body[start:end], start, end, raw_start, raw_end, a.paper)
-                return Extract(f"{a.body[start + sp[0]:start + sp[1]]}[1]", (cite,), False, diag)
+                return Extract(f"{a.body[start + sp[0]:start + sp[1]]}[1]", (cite,), False, diag, tuple(cands))
         citations = []
         parts = []
         for n, (a, start, end) in enumerate(spans, 1):
@@ -276,7 +276,7 @@ class ExtractiveAnswerer:
             raw_start, raw_end = a.raw_offsets(start, end)
             citations.append(Citation(n, a.id, a.title, a.date, a.source, text, start, end, raw_start, raw_end, a.paper))
             parts.append(f"{text}[{n}]")
-        return Extract("".join(parts), tuple(citations), False, diag)
+        return Extract("".join(parts), tuple(citations), False, diag, tuple(cands))
 
 
 @dataclass(frozen=True)
@@ -292,6 +292,8 @@ class Extract:
     citations: tuple[Citation, ...]
     refused: bool
     signals: dict[str, float] = field(default_factory=dict)
+    # the scored sentences the answer was chosen from, best first: the prompt is built from them
+    candidates: tuple[Candidate, ...] = field(default=(), repr=False, compare=False)
 
 
 def is_nonsense(question: str) -> bool:

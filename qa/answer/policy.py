@@ -75,7 +75,7 @@ class GroundedAnswerPolicy:
             yield ex.text
             yield frame.answer(text=ex.text, refused=refused, citations=ex.citations, answerer="extractive", signals=ex.signals)
             return
-        cands = self.extractive.candidates(query.scoring_text, query.scoring_vec, hits, query.latin)
+        cands = list(ex.candidates)  # scored once, by the extractive answer above
         messages = build_messages(
             query.rewritten or query.asked,
             context_sentences(cands, gs.context_sentences, gs.context_chars, query.text, gs.min_subject, query.scoring_text),
