@@ -271,6 +271,12 @@ class RecordingGenerator:
             call["output"] += piece
             yield piece
 
+    def yes_probability(self, messages: Any) -> float | None:
+        """The verification question is passed through unrecorded (the rows keep the answer call)."""
+        from qa.answer.verify import yes_probability
+
+        return yes_probability(self.inner, messages)
+
     def take(self) -> dict[str, Any] | None:
         """The answer call's record (the last one) since the previous ``take``, or None."""
         calls, self.calls = self.calls, []

@@ -123,6 +123,9 @@ def env_int(name: str, default: int, env: Mapping[str, str] | None = None) -> in
     return default
 
 
+VERIFY_STYLES = ("sentence", "follow-up", "off")
+
+
 @dataclass(frozen=True)
 class GenerationSettings:
     """How much the answer-writing model reads and writes, and the bounds of its answer checks.
@@ -173,6 +176,15 @@ class GenerationSettings:
     # sentence covers at least this much of the question's weighted words
     # (``best_lexical``). Chinese questions only. Set on eval/gold.jsonl (see README).
     override_refusal_lexical: float = 0.7
+    # Answer verification (``qa.answer.verify``): after grounding, the same model is asked
+    # whether the cited sentences state the answer to the question ("sentence": the cited
+    # sentences alone; "follow-up": a further turn of the answer conversation; "off"); the
+    # answer is refused when its chance of "是" is below ``verify_below``. Off: the bundled
+    # 1.5B model says "是" (p ≈ 0.8-0.95) to right and wrong answers alike on CMRC 2018 dev /
+    # DRCD dev (``python -m eval.verify``; eval/OUTSIDE.md); a larger model behind
+    # ``$NEWSQA_LLM_BASE_URL`` may earn it. ``$NEWSQA_VERIFY`` sets the style.
+    verify: str = "off"
+    verify_below: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -249,5 +261,6 @@ class Settings:
                 context_chars=num("NEWSQA_CONTEXT_CHARS", g.context_chars),
                 max_tokens=num("NEWSQA_MAX_TOKENS", g.max_tokens),
                 title_chars=num("NEWSQA_TITLE_CHARS", g.title_chars),
+                verify=_env_choice(env, "NEWSQA_VERIFY", VERIFY_STYLES, g.verify),
             ),
         )

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import threading
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Iterator, Protocol, Sequence, runtime_checkable
+from typing import Any, Iterator, Protocol, Sequence, runtime_checkable
 
 from qa.errors import ModelNotInstalledError, NewsQAError
 
@@ -33,6 +34,12 @@ class Generator(Protocol):
     name: str
 
     def stream(self, messages: Sequence[Message], *, max_tokens: int = 160, temperature: float = 0.0) -> Iterator[str]: ...
+
+
+def _two_way(yes_logit: float, no_logit: float) -> float:
+    """The chance of "yes" against "no" from their two logits (a softmax over the pair)."""
+    d = max(-60.0, min(60.0, no_logit - yes_logit))
+    return 1.0 / (1.0 + math.exp(d))
 
 
 class LlamaCppGenerator:
@@ -74,6 +81,32 @@ class LlamaCppGenerator:
                 delta = part["choices"][0].get("delta", {}).get("content")
                 if delta:
                     yield delta
+
+    def yes_probability(self, messages: Sequence[Message], yes: str = "是", no: str = "否") -> float:
+        """The model's chance of answering ``yes`` rather than ``no`` as the first token of its reply.
+
+        Read from the logits of the first reply token (one decode step, no sampling), so a
+        verification question costs its prompt tokens only; the shared prompt prefix stays cached.
+        """
+        import numpy as np
+        from llama_cpp import LogitsProcessorList
+
+        with self._lock:
+            self.warm_up()
+            llm = self._llm
+            y = llm.tokenize(yes.encode("utf-8"), add_bos=False, special=False)  # type: ignore[union-attr]
+            n = llm.tokenize(no.encode("utf-8"), add_bos=False, special=False)  # type: ignore[union-attr]
+            seen: dict[str, Any] = {}
+
+            def grab(_ids: Any, scores: Any) -> Any:
+                seen["logits"] = np.array(scores, copy=True)
+                return scores
+
+            llm.create_chat_completion(  # type: ignore[union-attr]
+                messages=list(messages), max_tokens=1, temperature=0.0, logits_processor=LogitsProcessorList([grab])
+            )
+        logits = seen["logits"]
+        return _two_way(float(logits[y[0]]), float(logits[n[0]]))
 
 
 class OpenAIChatGenerator:
@@ -122,6 +155,52 @@ class OpenAIChatGenerator:
                     continue
                 if delta:
                     yield delta
+
+
+    def yes_probability(self, messages: Sequence[Message], yes: str = "是", no: str = "否") -> float | None:
+        """The chance of ``yes`` rather than ``no`` as the reply's first token, from the server's
+        ``top_logprobs`` when it returns them, else 1.0 / 0.0 from the reply's text (None: neither).
+
+        A server that refuses the logprobs request (llama.cpp's without ``logits_all``) is asked
+        again for the reply's first tokens.
+        """
+        try:
+            choice = self._complete(messages, max_tokens=1, logprobs=True, top_logprobs=20)
+        except urllib.error.HTTPError:
+            try:
+                choice = self._complete(messages, max_tokens=2)
+            except urllib.error.HTTPError as e:
+                raise GeneratorError(f"the generator at {self.base_url} answered HTTP {e.code}") from None
+        try:
+            top = {t["token"].strip(): t["logprob"] for t in choice["logprobs"]["content"][0]["top_logprobs"]}
+        except (KeyError, IndexError, TypeError):
+            top = {}
+        if yes in top or no in top:
+            floor = min(top.values()) - 1.0  # a token outside the top list is less likely than all in it
+            return _two_way(top.get(yes, floor), top.get(no, floor))
+        text = ((choice.get("message") or {}).get("content") or "").strip()
+        return 1.0 if text.startswith(yes) else 0.0 if text.startswith(no) else None
+
+    def _complete(self, messages: Sequence[Message], **options: Any) -> dict[str, Any]:
+        """One non-streamed completion's first choice (``urllib.error.HTTPError`` passes through)."""
+        body = json.dumps({"model": self.model, "messages": list(messages), "temperature": 0.0, **options}).encode("utf-8")
+        headers = {"Content-Type": "application/json"}
+        if self.api_key:
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        req = urllib.request.Request(f"{self.base_url}/chat/completions", data=body, headers=headers, method="POST")
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+                data = json.loads(resp.read().decode("utf-8"))
+        except urllib.error.HTTPError:
+            raise
+        except (urllib.error.URLError, OSError) as e:
+            raise GeneratorError(f"cannot reach the generator at {self.base_url}: {e}") from None
+        except ValueError:
+            raise GeneratorError(f"the generator at {self.base_url} sent a reply that is not JSON") from None
+        try:
+            return data["choices"][0]
+        except (KeyError, IndexError, TypeError):
+            raise GeneratorError(f"the generator at {self.base_url} sent no choices") from None
 
 
 _default: LlamaCppGenerator | None = None

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Iterator, Sequence
 
 from qa.answer.extractive import REFUSAL_EN, REFUSAL_ZH, Extract, ExtractiveAnswerer, prechecks_out
 from qa.answer.relation import relation_holds
+from qa.answer.verify import verification_messages, yes_probability
 from qa.answer.ground import GroundedAnswer, build_messages, clean_generated, context_sentences, ground, is_refusal, off_subject
 from qa.settings import GenerationSettings
 from qa.text import is_mostly_latin
@@ -97,6 +98,19 @@ class GroundedAnswerPolicy:
         if g is not None and gs.relation_check and len(g.citations) == 1 \
                 and relation_holds(query.asked, g.plain, g.citations[0].quote) is False:
             g = dataclasses.replace(g, text="", citations=(), supported=0)  # the right sentence, the wrong name
+        if g is not None and g.citations and gs.verify != "off":
+            t3 = time.perf_counter()
+            p_yes = yes_probability(generator, verification_messages(
+                query.asked, g.plain, [c.quote for c in g.citations], style=gs.verify, conversation=messages))
+            frame.timings["verify"] = time.perf_counter() - t3
+            ex = dataclasses.replace(ex, signals={**ex.signals, "p_supported": -1.0 if p_yes is None else round(p_yes, 4)})
+            if p_yes is not None and p_yes < gs.verify_below:
+                # the cited sentences do not state this answer (another subject's fact, the wrong
+                # name in the right sentence): refuse rather than fall back to quoting them
+                frame.timings["total"] = time.perf_counter() - frame.t0
+                yield frame.answer(text=refusal_text, refused=True, answerer="generative", generator=generator.name,
+                                   signals=ex.signals, supported_sentences=0, generated_sentences=g.total)
+                return
         frame.timings["total"] = time.perf_counter() - frame.t0
         if g is not None and g.citations:
             yield frame.answer(text=g.text, refused=False, citations=g.citations, answerer="generative", signals=ex.signals,
