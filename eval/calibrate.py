@@ -22,7 +22,7 @@ import numpy as np
 FEATURES = ("top_score", "top_coverage")
 
 
-def load_rows(run_dirs: Sequence[Path]) -> list[dict[str, Any]]:
+def load_rows(run_dirs: Sequence[Path], features: Sequence[str] = FEATURES) -> list[dict[str, Any]]:
     """Rows of the runs that carry the signals, each tagged with its set and document."""
     rows = []
     for d in run_dirs:
@@ -30,7 +30,7 @@ def load_rows(run_dirs: Sequence[Path]) -> list[dict[str, Any]]:
         for line in (Path(d) / "rows.jsonl").read_text(encoding="utf-8").splitlines():
             r = json.loads(line)
             s = r.get("signals") or {}
-            if r.get("error") is None and all(f in s for f in FEATURES):
+            if r.get("error") is None and all(f in s for f in features):
                 r["set"], r["document"] = stem, f"{stem}:{r['paragraph'].rsplit('-', 1)[0]}"
                 rows.append(r)
     return rows
@@ -67,22 +67,38 @@ def set_weights(rows: Sequence[dict[str, Any]]) -> np.ndarray:
     return np.array([1.0 / n[r["set"]] for r in rows])
 
 
-def worst_case_bar(coef: np.ndarray, rows: Sequence[dict[str, Any]], max_false: float) -> float:
+def worst_case_bar(coef: np.ndarray, rows: Sequence[dict[str, Any]], max_false: float,
+                   features: Sequence[str] = FEATURES) -> float:
     """The lowest bar that refuses at most ``max_false`` of the answerable questions of every set."""
     bars = []
     for name in {r["set"] for r in rows}:
-        x, y = matrix([r for r in rows if r["set"] == name])
+        x, y = matrix([r for r in rows if r["set"] == name], features)
         bars.append(bar_for(chance(coef, x)[y == 0], max_false))
     return max(bars)
 
 
-def matrix(rows: Sequence[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
-    x = np.array([[r["signals"][f] for f in FEATURES] for r in rows], dtype=float)
+def matrix(rows: Sequence[dict[str, Any]], features: Sequence[str] = FEATURES) -> tuple[np.ndarray, np.ndarray]:
+    x = np.array([[r["signals"][f] for f in features] for r in rows], dtype=float)
     y = np.array([not r["answerable"] for r in rows], dtype=float)
     return x, y
 
 
-def crossvalidate(rows: Sequence[dict[str, Any]], max_false: float, seed: int = 7) -> list[dict[str, Any]]:
+def auc(p_pos: np.ndarray, p_neg: np.ndarray) -> float:
+    """The chance that a random positive scores above a random negative (ties count half)."""
+    if not len(p_pos) or not len(p_neg):
+        return float("nan")
+    allp = np.r_[p_pos, p_neg]
+    order = allp.argsort(kind="mergesort")
+    ranks = np.empty(len(allp))
+    ranks[order] = np.arange(1, len(allp) + 1)
+    for v in np.unique(allp):  # average ranks of ties
+        m = allp == v
+        ranks[m] = ranks[m].mean()
+    return float((ranks[: len(p_pos)].sum() - len(p_pos) * (len(p_pos) + 1) / 2) / (len(p_pos) * len(p_neg)))
+
+
+def crossvalidate(rows: Sequence[dict[str, Any]], max_false: float, seed: int = 7,
+                  features: Sequence[str] = FEATURES) -> list[dict[str, Any]]:
     docs = sorted({r["document"] for r in rows})
     # not the seed that chose the left-out documents: its first draws are those documents
     fold_a = set(random.Random(seed).sample(docs, len(docs) // 2))
@@ -90,13 +106,14 @@ def crossvalidate(rows: Sequence[dict[str, Any]], max_false: float, seed: int = 
     out = []
     for i in (0, 1):
         train, test = folds[i], folds[1 - i]
-        x, y = matrix(train)
+        x, y = matrix(train, features)
         coef = fit(x, y, set_weights(train))
-        bar = worst_case_bar(coef, train, max_false)
+        bar = worst_case_bar(coef, train, max_false, features)
         for name in sorted({r["set"] for r in test}):
-            xt, yt = matrix([r for r in test if r["set"] == name])
+            xt, yt = matrix([r for r in test if r["set"] == name], features)
             p = chance(coef, xt)
             out.append({"fold": i + 1, "set": name, "bar": round(bar, 3), "coef": [round(c, 2) for c in coef],
+                        "auc": round(auc(p[yt == 1], p[yt == 0]), 3),
                         "false_refusals": round(float((p[yt == 0] >= bar).mean()), 3),
                         "refusal_recall": round(float((p[yt == 1] >= bar).mean()), 3),
                         "answerable": int((yt == 0).sum()), "unanswerable": int((yt == 1).sum())})
@@ -107,15 +124,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("runs", nargs="+", type=Path)
     ap.add_argument("--max-false", type=float, default=0.05)
+    ap.add_argument("--features", default=",".join(FEATURES), help=f"signals to fit on, comma-separated (default {','.join(FEATURES)})")
     a = ap.parse_args(argv)
-    rows = load_rows(a.runs)
-    for r in crossvalidate(rows, a.max_false):
+    features = tuple(f.strip() for f in a.features.split(",") if f.strip())
+    rows = load_rows(a.runs, features)
+    for r in crossvalidate(rows, a.max_false, features=features):
         print(json.dumps(r, ensure_ascii=False))
-    x, y = matrix(rows)
+    x, y = matrix(rows, features)
     coef = fit(x, y, set_weights(rows))
     print(json.dumps({"all_rows": len(rows), "bias": round(float(coef[0]), 2),
-                      **{f"w_{f}": round(float(c), 2) for f, c in zip(FEATURES, coef[1:])},
-                      "bar": round(worst_case_bar(coef, rows, a.max_false), 3)}))
+                      **{f"w_{f}": round(float(c), 2) for f, c in zip(features, coef[1:])},
+                      "bar": round(worst_case_bar(coef, rows, a.max_false, features), 3)}))
 
 
 if __name__ == "__main__":
