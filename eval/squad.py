@@ -302,6 +302,7 @@ def run_squad(
     seed: int = SEED,
     generator: Any = None,
     settings: Any = None,
+    ids: "set[str] | None" = None,
 ) -> tuple[dict[str, Any], Path]:
     """Index a SQuAD-style file's paragraphs, ask its questions, write rows.jsonl, summary.json and report.md.
 
@@ -311,6 +312,7 @@ def run_squad(
         seed: seeds the left-out documents and the ``limit`` sample.
         generator: a generator object instead of the installed one (tests).
         settings: a ``qa.settings.Settings`` for every ``ask()`` (ablations; default from the environment).
+        ids: ask only the questions with these ids (``eval.band``), before ``limit``.
 
     Returns:
         (summary, output folder).
@@ -325,7 +327,7 @@ def run_squad(
     folder, _arts, questions = squad_index(path, emb, mix=mix, cache_dir=cache_dir, progress=index_progress, exclude=removed)
     skipped = sum(1 for q in questions if q["empty"])
     questions = [dict(q, answerable=q["answerable"] and q["document"] not in removed) for q in questions if not q["empty"]]
-    items = sample(questions, limit, seed)
+    items = sample([q for q in questions if ids is None or q["id"] in ids], limit, seed)
     pipe = get_pipeline(folder, embedder=emb, settings=settings)
     gen = generator if generator is not None else (None if answerer == "extractive" else default_generator())
     rec = RecordingGenerator(gen) if gen is not None else None
