@@ -3,7 +3,7 @@
 Every variant is the shipped ``Settings`` with one switch turned; the extractive answerer
 is run on a seeded sample of each development set and on the whole gold file, so a rule
 is kept only when it pays across sets. Writes ``ablation.md`` and ``ablation.json`` in
-the output folder. Usage: ``python -m eval.ablation [--limit N] [--out DIR]``.
+the output folder. Usage: ``python -m eval.ablation [--limit N] [--answerer generative] [--only NAMES] [--out DIR]``.
 """
 
 from __future__ import annotations
@@ -31,6 +31,10 @@ def _retrieval(**kw: Any) -> Callable[[Settings], Settings]:
     return lambda s: dataclasses.replace(s, retrieval=dataclasses.replace(s.retrieval, **kw))
 
 
+def _generation(**kw: Any) -> Callable[[Settings], Settings]:
+    return lambda s: dataclasses.replace(s, generation=dataclasses.replace(s.generation, **kw))
+
+
 VARIANTS: dict[str, Callable[[Settings], Settings]] = {
     "shipped": lambda s: s,
     "answer types off": _answer(answer_types=False),
@@ -38,6 +42,10 @@ VARIANTS: dict[str, Callable[[Settings], Settings]] = {
     "refusal: old rules": _answer(refusal="rules"),
     "second sentence off": _answer(second_ratio=9.0),
     "coverage weight off": _retrieval(w_coverage=0.0),
+    # generative answers only (--answerer generative); the refusal override and the pre-check
+    # bar can also be replayed on recorded rows without the model (eval.replay)
+    "subject filter off": _generation(min_subject=0.0),
+    "refusal override off": _generation(refusal_override=False),
 }
 DEV_COLS = ["char_f1", "em", "contains", "cited_own", "false_refusals", "refusal_recall"]
 GOLD_COLS = ["accuracy", "char_f1", "citation_precision", "refusal_recall", "refusal_precision"]
@@ -51,6 +59,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--limit", type=int, default=1000, help="seeded sample per development set (default 1000)")
     ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "runs" / time.strftime("ablation-%Y%m%d-%H%M%S"))
     ap.add_argument("--only", default=None, help="comma-separated variant names")
+    ap.add_argument("--answerer", default="extractive", choices=("extractive", "generative"))
     a = ap.parse_args(argv)
     names = [n for n in VARIANTS if not a.only or n in a.only.split(",")]
     base = Settings.from_env()
@@ -59,10 +68,10 @@ def main(argv: list[str] | None = None) -> None:
         s = VARIANTS[name](base)
         res: dict[str, Any] = {}
         for label, path in DEV.items():
-            summ, _ = run_squad(path, answerer="extractive", limit=a.limit, unanswerable_share=0.33, settings=s,
+            summ, _ = run_squad(path, answerer=a.answerer, limit=a.limit, unanswerable_share=0.33, settings=s,
                                 out_dir=a.out / f"{name}-{label}".replace(" ", "_").replace(":", ""))
             res[label] = {c: summ.get(c) for c in DEV_COLS}
-        summ, _ = run_eval(default_gold_path(), answerer="extractive", settings=s,
+        summ, _ = run_eval(default_gold_path(), answerer=a.answerer, settings=s,
                            out_dir=a.out / f"{name}-gold".replace(" ", "_").replace(":", ""))
         res["gold"] = {c: summ["overall"].get(c) for c in GOLD_COLS}
         results[name] = res

@@ -18,6 +18,15 @@ from pathlib import Path
 from typing import Sequence
 
 
+def bars_between(lo: float, hi: float, step: float = 0.05) -> list[float]:
+    """``lo``, ``lo + step``, … below ``hi``."""
+    out, b = [], lo
+    while b < hi - 1e-9:
+        out.append(round(b, 3))
+        b += step
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("extractive_run", type=Path, help="rows of a whole-set extractive run with --unanswerable-share")
@@ -51,6 +60,11 @@ def main(argv: Sequence[str] | None = None) -> int:
              f"false refusals added by the lower bar: +{answered_ok / max(1, ans):.4f} of all answerable",
              f"- left-out questions in the band: {len(gen_una)}; the generative answer answers {answered_left_out} of them: "
              f"refusal recall gained by the lower bar: +{answered_left_out / max(1, una):.4f} of all left out"]
+    lines += ["", "| bar | false refusals added | refusal recall gained |", "|---|---|---|"]
+    for bar in bars_between(a.lo, a.hi):
+        def moved(rs: list[dict]) -> int:
+            return sum(not r["refused"] and (r.get("signals") or {}).get("p_unanswerable", -1.0) >= bar for r in rs)
+        lines.append(f"| {bar} | +{moved(gen_ans) / max(1, ans):.4f} | +{moved(gen_una) / max(1, una):.4f} |")
     (out / "band.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     print("\n".join(lines))
     return 0

@@ -7,8 +7,8 @@ English by the local answer model (``translate``), written as a SQuAD file with 
 paragraph and only the translated questions, and then answered with each lexicon variant
 (``ablate``): glossary + CC-CEDICT (shipped), CC-CEDICT only, glossary only, neither.
 
-    python -m eval.english translate /work/shared/external/cmrc2018/cmrc2018_dev_squad.json --limit 200 --out eval/outside/english/cmrc-dev-en.json
-    python -m eval.english ablate eval/outside/english/cmrc-dev-en.json --unanswerable-share 0.33 --out eval/outside/english
+    python -m eval.english translate /work/shared/external/cmrc2018/cmrc2018_dev_squad.json --limit 200 --out eval/outside/english/cmrc-dev-en.jsonl
+    python -m eval.english ablate /work/shared/external/cmrc2018/cmrc2018_dev_squad.json eval/outside/english/cmrc-dev-en.jsonl --out eval/runs/english
 """
 
 from __future__ import annotations
@@ -34,36 +34,43 @@ _LATIN = re.compile(r"[A-Za-z]")
 
 
 def translate(path: Path, limit: int, out: Path, seed: int = 2018) -> int:
-    """Translate a seeded sample of ``limit`` questions of ``path``; write a SQuAD file with all paragraphs and only those questions."""
+    """Translate a seeded sample of ``limit`` questions of ``path`` into English; write ``{"id", "zh", "en"}`` lines to ``out``."""
     from qa.answer.generate import default_generator
 
     gen = default_generator()
     if gen is None:
         raise SystemExit("no generator installed: run `newsqa models install`")
     data = json.loads(Path(path).read_text(encoding="utf-8"))
-    slots = [(ti, pi, qi) for ti, doc in enumerate(data["data"]) for pi, para in enumerate(doc["paragraphs"])
-             for qi, _ in enumerate(para.get("qas") or [])]
-    keep = set(random.Random(seed).sample(range(len(slots)), min(limit, len(slots))))
-    chosen = {slots[i] for i in keep}
-    done = 0
-    for ti, doc in enumerate(data["data"]):
-        for pi, para in enumerate(doc["paragraphs"]):
-            kept = []
-            for qi, qa in enumerate(para.get("qas") or []):
-                if (ti, pi, qi) not in chosen:
-                    continue
-                msgs = [{"role": "system", "content": SYSTEM_TRANSLATE}, {"role": "user", "content": qa["question"]}]
-                en = "".join(gen.stream(msgs, max_tokens=80)).strip().splitlines()[0].strip().strip('"')
-                if not _LATIN.search(en):
-                    log.warning("no English for %s: %r", qa.get("id"), en)
-                    continue
-                kept.append({**qa, "question": en, "question_zh": qa["question"]})
-                done += 1
-                if done % 20 == 0:
-                    print(f"  translated {done}/{len(chosen)}", file=sys.stderr)
-            para["qas"] = kept
+    qas = [qa for doc in data["data"] for para in doc["paragraphs"] for qa in para.get("qas") or []]
+    chosen = sorted(random.Random(seed).sample(range(len(qas)), min(limit, len(qas))))
+    lines = []
+    for n, i in enumerate(chosen, 1):
+        zh = qas[i]["question"]
+        msgs = [{"role": "system", "content": SYSTEM_TRANSLATE}, {"role": "user", "content": zh}]
+        en = "".join(gen.stream(msgs, max_tokens=80)).strip().splitlines()[0].strip().strip('"')
+        if not _LATIN.search(en):
+            log.warning("no English for %s: %r", qas[i].get("id"), en)
+            continue
+        lines.append(json.dumps({"id": qas[i]["id"], "zh": zh, "en": en}, ensure_ascii=False))
+        if n % 20 == 0:
+            print(f"  translated {n}/{len(chosen)}", file=sys.stderr)
+    atomic_write(out, "\n".join(lines) + "\n")
+    return len(lines)
+
+
+def english_squad(path: Path, translations: Path, out: Path) -> Path:
+    """A SQuAD file with every paragraph of ``path`` and only the translated questions, in English."""
+    en = {}
+    for line in translations.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            d = json.loads(line)
+            en[d["id"]] = d["en"]
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    for doc in data["data"]:
+        for para in doc["paragraphs"]:
+            para["qas"] = [{**qa, "question": en[qa["id"]]} for qa in para.get("qas") or [] if qa.get("id") in en]
     atomic_write(out, json.dumps(data, ensure_ascii=False))
-    return done
+    return out
 
 
 VARIANTS = ("glossary+cedict", "cedict", "glossary", "none")
@@ -84,7 +91,7 @@ def lexicon_for(variant: str) -> dict[str, tuple[str, ...]]:
 
 
 def ablate(path: Path, out: Path, unanswerable_share: float, seed: int = 2018) -> list[dict[str, Any]]:
-    """Answer the translated file with each lexicon variant (extractive); one summary row per variant."""
+    """Answer an English SQuAD file (``english_squad``) with each lexicon variant (extractive); one summary row per variant."""
     import os
 
     from eval.squad import run_squad
@@ -101,8 +108,8 @@ def ablate(path: Path, out: Path, unanswerable_share: float, seed: int = 2018) -
             clear_cache()  # a pipeline keeps each question's English terms
             summary, folder = run_squad(path, out_dir=out / f"en-{v}", answerer="extractive",
                                         unanswerable_share=unanswerable_share, seed=seed,
-                                        command=f"python -m eval.english ablate {path} --unanswerable-share {unanswerable_share}")
-            rows.append({"variant": v, **{k: round(x, 3) if isinstance(x, float) else x for k, x in summary["overall"].items()}})
+                                        command=f"python -m eval.english ablate … (variant {v}, file {path.name})")
+            rows.append({"variant": v, **{k: round(x, 3) if isinstance(x, float) else x for k, x in summary.items()}})
     finally:
         crosslingual.lexicon = shipped  # type: ignore[assignment]
         clear_cache()
@@ -119,6 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     t.add_argument("--out", type=Path, required=True)
     b = sub.add_parser("ablate")
     b.add_argument("squad", type=Path)
+    b.add_argument("translations", type=Path)
     b.add_argument("--unanswerable-share", type=float, default=0.33)
     b.add_argument("--seed", type=int, default=2018)
     b.add_argument("--out", type=Path, required=True)
@@ -128,7 +136,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         n = translate(a.squad, a.limit, a.out, a.seed)
         print(f"translated {n} questions into {a.out}")
         return 0
-    rows = ablate(a.squad, a.out, a.unanswerable_share, a.seed)
+    derived = english_squad(a.squad, a.translations, a.out / f"{a.squad.stem}-en.json")
+    rows = ablate(derived, a.out, a.unanswerable_share, a.seed)
     keys = ["variant", "hit@1", "hit@5", "char_f1", "cited_own", "false_refusals", "refusal_recall"]
     lines = [f"command: `python -m eval.english {' '.join(sys.argv[1:])}`", "",
              "| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]

@@ -61,3 +61,22 @@ def test_english_ablation_variants():
     assert tables["none"] == {} and tables["glossary+cedict"] == lexicon()
     assert set(tables["glossary"]) == {phrase_key(p) for p in GLOSSARY}
     assert len(tables["cedict"]) > 10 * len(tables["glossary"])
+
+
+def test_english_squad_keeps_every_paragraph_and_only_translated_questions(tmp_path):
+    from eval.english import english_squad
+
+    data = {"data": [{"title": "甲", "paragraphs": [
+        {"context": "甲城有三座桥。", "qas": [{"id": "q1", "question": "甲城有几座桥？", "answers": [{"text": "三座", "answer_start": 3}]},
+                                          {"id": "q2", "question": "甲城在哪？", "answers": []}]},
+        {"context": "乙城人口十万。", "qas": [{"id": "q3", "question": "乙城人口多少？", "answers": [{"text": "十万", "answer_start": 4}]}]}]}]}
+    src = tmp_path / "s.json"
+    src.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    tr = tmp_path / "t.jsonl"
+    tr.write_text(json.dumps({"id": "q1", "zh": "甲城有几座桥？", "en": "How many bridges does Jiacheng have?"}) + "\n", encoding="utf-8")
+    out = json.loads(english_squad(src, tr, tmp_path / "en.json").read_text(encoding="utf-8"))
+    paras = out["data"][0]["paragraphs"]
+    assert [p["context"] for p in paras] == ["甲城有三座桥。", "乙城人口十万。"]
+    assert paras[0]["qas"] == [{"id": "q1", "question": "How many bridges does Jiacheng have?",
+                                "answers": [{"text": "三座", "answer_start": 3}]}]
+    assert paras[1]["qas"] == []
