@@ -86,3 +86,17 @@ def test_organisation_questions_are_not_typed():
     # their unanswerable ones (eval/OUTSIDE.md), so these questions carry no answer type
     assert expected_type("下槽桥由哪家施工单位承建？") is None
     assert expected_type("这部电影由哪家公司发行？") is None
+
+
+@pytest.mark.parametrize("question, answer, ok", [
+    ("推估星系的總數可能至少在幾個以上？", "超過一千億", True),   # a large count without its measure word
+    ("全市有多少人？", "约1.2万", True),
+    ("全市有多少人？", "3万元", False),                          # money, not a head count
+    ("全市有多少户？", "2023", False),                          # a bare number is no count of 户
+    ("《皇帝登寶位詔》在哪一年頒布？", "中統元年", True),           # the first year of a reign
+    ("大桥在哪一年建成？", "元旦", False),
+])
+def test_large_counts_and_first_reign_years(question, answer, ok):
+    from qa.answer.answer_type import expected_type
+
+    assert expected_type(question).satisfied_by(answer) is ok

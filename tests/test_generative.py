@@ -251,3 +251,37 @@ def test_a_fact_pinned_on_the_wrong_subject_is_a_refusal_not_a_quote(run):
         assert a.refused and not a.citations
     else:
         pytest.skip("the fake embedder did not retrieve both articles")
+
+
+def test_a_number_is_looked_for_in_the_whole_article_found(hashing_embedder):
+    """The chunk retrieved may not be the one that names the question's year; the article does."""
+    import numpy as np
+
+    from qa.answer.extractive import ExtractiveAnswerer, LexicalStats
+    from qa.types import Article, Chunk, Hit
+
+    body = "1974年5月，他住进医院。" + "其间他多次与人商谈人事安排。" * 3 + "他亲自与毛泽东讨论第四届人大的人事安排。"
+    art = Article(id="a1", headline="生平", body=body, source="a.txt")
+    start = body.index("他亲自")
+    hit = Hit(chunk=Chunk(id=0, article_id="a1", text=body[start:], start=start, end=len(body)), article=art, score=0.9, rank=1)
+    ex = ExtractiveAnswerer(hashing_embedder, LexicalStats([art]))
+    q = "他1974年时亲自与哪一个人讨论第四届人大的人事安排？"
+    out = ex.answer(q, hashing_embedder.embed_queries([q])[0], [hit])
+    assert out.signals["missing_numbers"] == 0.0
+    q2 = "他1975年时亲自与哪一个人讨论第四届人大的人事安排？"
+    out2 = ex.answer(q2, hashing_embedder.embed_queries([q2])[0], [hit])
+    assert out2.signals["missing_numbers"] == 1.0 and out2.refused
+
+
+def test_a_latin_name_quoted_from_a_chinese_sentence_is_supported(small_index, hashing_embedder):
+    """A bare Latin-script answer that a passage sentence holds verbatim is cited with that sentence."""
+    from qa.answer.ground import ground
+    from qa.types import Article, Chunk, Hit
+
+    body = "这款游戏由AcaciaSoft公司发行。游戏共有八个关卡。"
+    art = Article(id="g1", headline="夏日旋律", body=body, source="g.txt")
+    hit = Hit(chunk=Chunk(id=0, article_id="g1", text=body, start=0, end=len(body)), article=art, score=0.9, rank=1)
+    g = ground("AcaciaSoft", [hit], embedder=hashing_embedder, question="《夏日旋律》是由哪个公司发行的游戏？")
+    assert g.supported == 1 and g.citations[0].quote == "这款游戏由AcaciaSoft公司发行。"
+    # a Latin name no passage holds is still unsupported
+    assert ground("Konami", [hit], embedder=hashing_embedder, question="《夏日旋律》是由哪个公司发行的游戏？").supported == 0

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from qa.text import normalize
 
-_NUM = r"(?:\d+(?:\.\d+)?|[〇零一二两三四五六七八九十百千万]+)"
+_NUM = r"(?:\d+(?:\.\d+)?|[〇零一二两三四五六七八九十百千万亿]+)"
 
 
 @dataclass(frozen=True)
@@ -34,8 +34,8 @@ class AnswerType:
 # (question pattern, type name, answer pattern); the first match wins
 _RULES: list[tuple[re.Pattern[str], str, str]] = [
     (re.compile(r"多大年纪|多大岁数|几岁|多少岁|年龄"), "age", rf"{_NUM}\s*(?:周岁|岁)"),
-    # a year in digits, Chinese numerals or a reign year (1958年, 一九五八年, 正德十六年)
-    (re.compile(r"哪一年|哪年|何年|which year|what year", re.I), "year", rf"{_NUM}\s*年|(?:19|20)\d{{2}}"),
+    # a year in digits, Chinese numerals or a reign year (1958年, 一九五八年, 正德十六年, 中统元年)
+    (re.compile(r"哪一年|哪年|何年|which year|what year", re.I), "year", rf"(?:{_NUM}|元)\s*年|(?:19|20)\d{{2}}"),
     (re.compile(r"哪一天|哪天|几月几日|几月几号|何日|什么日子|what date|which day", re.I), "date",
      rf"{_NUM}\s*月\s*{_NUM}\s*[日号]|{_NUM}\s*[日号]|\d{{4}}-\d{{1,2}}-\d{{1,2}}|(?:January|February|March|April|May|June|July|August|September|October|November|December)\s+\d"),
     (re.compile(r"多少(?:钱|现金|元|万元|亿元)|how much money", re.I), "money", rf"{_NUM}\s*(?:多|余)?\s*(?:万|亿)?\s*元|\d[\d.,]*\s*(?:yuan|RMB)"),
@@ -59,7 +59,10 @@ _EN_PEOPLE = (r"people|persons|visitors|tourists|residents|villagers|users|membe
               r"households|families|volunteers|students|patients|farmers|participants|attendees")
 _EN_COUNT_Q = re.compile(rf"\bhow many\s+(?:[a-z-]+\s+)?(?:{_EN_PEOPLE})\b", re.I)
 # a number of some unit: 470余户, 1.2万人, 十多名
-_COUNT_OF = rf"{_NUM}\s*(?:多|余)?\s*(?:万|千|百)?\s*(?:多|余)?\s*"
+_COUNT_OF = rf"{_NUM}\s*(?:多|余)?\s*(?:万|千|百|亿)?\s*(?:多|余)?\s*"
+# a large count is often stated without its measure word: 超过一千亿, 1.2万 (but never a bare 2023,
+# and 3万元 is a sum of money)
+_COUNT_LARGE = rf"{_NUM}\s*(?:多|余)?\s*[万亿](?!\s*(?:多|余)?\s*[元万亿])"
 _EN_COUNT_A = (rf"{_COUNT_OF}(?:[名位人户]|人次)"
                rf"|\d[\d,.]*\s*(?:million|thousand)?\s+(?:[a-z-]+\s+){{0,2}}(?:{_EN_PEOPLE})\b"
                # a bare number is the count asked for ("133686"; grounding checks it is in a passage)
@@ -100,5 +103,5 @@ def expected_type(question: str) -> AnswerType | None:
         unit = m.group(1)
         # 个 is the general measure word: 多少个小区 may be answered "68个" but also "68家"
         units = _SAME_UNIT.get(unit, unit)
-        return AnswerType(f"count:{unit}", re.compile(rf"{_COUNT_OF}[{units}]"))
+        return AnswerType(f"count:{unit}", re.compile(rf"{_COUNT_OF}[{units}]|{_COUNT_LARGE}"))
     return None

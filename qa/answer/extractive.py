@@ -232,7 +232,9 @@ class ExtractiveAnswerer:
         diag.update(best_lexical=best.lexical, best_dense=best.dense, best_score=best.score)
         qnums = _QNUM.findall(norm(question))
         # the issue date is part of what an article states: 2023年5月22日's meeting is in the 2023 issue
-        seen = norm("".join(h.article.title + h.chunk.text + (h.article.date or "") for h in hits))
+        # (whole articles: the passage that names 1974年 may be another chunk of the article found)
+        arts = {h.article.id: h.article for h in hits}.values()
+        seen = norm("".join(a.title + a.body + (a.date or "") for a in arts))
         diag["missing_numbers"] = float(sum(1 for x in qnums if x not in seen))
         diag["top_coverage"] = self.stats.support(question_grams(question), hits[0].article.title + hits[0].chunk.text)
         diag["p_unanswerable"] = unanswerable_chance(diag, self.settings)

@@ -332,6 +332,12 @@ def ground(
                 # a bare quantity in English ("49 mu", "30 minutes") is supported by the sentences
                 # stating its numbers (the unit's words are not the passage's: 49亩)
                 good = sorted(set(good) | {i for i, pf in enumerate(pfacts) if bv <= pf})
+            bare = strip_punct(norm(sent))
+            if len(_LATIN_WORD.findall(sent)) <= 4 and len(bare) >= 2 and bare not in strip_punct(qnorm):
+                # a short Latin-script answer quoted from a passage ("AcaciaSoft", "GS" in a Chinese
+                # sentence) is supported by the sentence holding it: a Chinese sentence and a bare
+                # name are never close as embeddings
+                good = sorted(set(good) | {i for i, t in enumerate(pnorm) if bare in strip_punct(t)})
         else:
             # Words restating the question count as given; what the sentence adds must be
             # in the passage sentence (at least half of it in the sentence and its neighbours,
