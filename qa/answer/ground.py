@@ -143,7 +143,7 @@ def on_subject(cands: Sequence[Candidate], question: str, min_ratio: float) -> l
 
 
 def context_sentences(
-    cands: Sequence[Candidate], max_sentences: int = 3, max_chars: int = 220, question: str = "",
+    cands: Sequence[Candidate], max_sentences: int = 4, max_chars: int = 300, question: str = "",
     min_subject: float = 0.0, subject: str | None = None,
 ) -> list[list[Candidate]]:
     """The best candidate sentences, grouped by article (in rank order) within a character budget.
