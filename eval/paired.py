@@ -23,12 +23,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("run", type=Path, help="a recorded run (rows.jsonl, summary.json)")
     ap.add_argument("squad", type=Path)
     ap.add_argument("--first", type=int, default=None, help="only the run's first N questions")
+    ap.add_argument("--skip", type=int, default=0, help="leave out the run's first K questions (before --first)")
     ap.add_argument("--out", type=Path, required=True)
     a = ap.parse_args(argv)
     from eval.squad import run_squad, summarize
 
     meta = json.loads((a.run / "summary.json").read_text(encoding="utf-8"))["meta"]
-    old = [json.loads(x) for x in (a.run / "rows.jsonl").read_text(encoding="utf-8").splitlines()][: a.first]
+    old = [json.loads(x) for x in (a.run / "rows.jsonl").read_text(encoding="utf-8").splitlines()][a.skip:][: a.first]
     ids = {r["id"] for r in old}
     summary, out = run_squad(a.squad, out_dir=a.out, answerer=meta["answerer"], unanswerable_share=meta["unanswerable_share"],
                              seed=meta["seed"] or 2018, ids=ids, command=f"python -m eval.paired {' '.join(sys.argv[1:])}")
