@@ -20,12 +20,12 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
+from eval.verify import all_rows, document
+
 
 def load(run: Path) -> list[dict[str, Any]]:
-    rows = [json.loads(x) for x in (run / "rows.jsonl").read_text(encoding="utf-8").splitlines()]
-    for r in rows:
-        r["set"] = run.name
-    return [r for r in rows if r.get("error") is None]
+    """The rows of ``run`` that were answered without error, each with its set's name."""
+    return [r for r in all_rows(run) if r.get("error") is None]
 
 
 def outcome(r: dict[str, Any], bar: float, override: bool = True) -> tuple[bool, float]:
@@ -77,13 +77,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 out.append(f"| {b} | {'on' if ov else 'off'} | {s} | {f['answerable'] + f['unanswerable']} "
                            f"({f['answerable']} / {f['unanswerable']}) | {f['char_f1']:.3f} | {f['false_refusals']:.3f} | {f['refusal_recall']:.3f} |")
     # 2-fold cross-validation by document: the bar chosen on one fold, scored on the other
-    docs = sorted({r["paragraph"].rsplit("-", 1)[0] for r in rows})
+    docs = sorted({document(r) for r in rows})
     fold = set(random.Random(7).sample(docs, len(docs) // 2))
     out += ["", f"2-fold cross-validation by document (seed 7): lowest bar with false refusals ≤ {a.max_false} on every set of the other fold", "",
             "| test fold | bar | set | false refusals | refusal recall |", "|---|---|---|---|---|"]
     for k, inside in ((1, True), (2, False)):
-        train = [r for r in rows if (r["paragraph"].rsplit("-", 1)[0] in fold) != inside]
-        test = [r for r in rows if (r["paragraph"].rsplit("-", 1)[0] in fold) == inside]
+        train = [r for r in rows if (document(r) in fold) != inside]
+        test = [r for r in rows if (document(r) in fold) == inside]
         b = choose(train, bars, a.max_false)
         for s in sets:
             f = figures([r for r in test if r["set"] == s], b)

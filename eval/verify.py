@@ -39,7 +39,10 @@ def answered(r: dict[str, Any]) -> bool:
 
 
 def document(r: dict[str, Any]) -> str:
-    return r["paragraph"].rsplit("-", 1)[0]
+    """The SQuAD document of a row's own paragraph (``eval.squad.document_of``)."""
+    from eval.squad import document_of
+
+    return document_of(r["paragraph"])
 
 
 def conversation(row: dict[str, Any]) -> list[dict[str, str]]:

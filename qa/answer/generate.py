@@ -129,14 +129,7 @@ class OpenAIChatGenerator:
         self.name = f"openai:{model}@{self.base_url}"
 
     def stream(self, messages: Sequence[Message], *, max_tokens: int = 160, temperature: float = 0.0) -> Iterator[str]:
-        body = json.dumps(
-            {"model": self.model, "messages": list(messages), "max_tokens": max_tokens,
-             "temperature": temperature, "stream": True}
-        ).encode("utf-8")
-        headers = {"Content-Type": "application/json", "Accept": "text/event-stream"}
-        if self.api_key:
-            headers["Authorization"] = f"Bearer {self.api_key}"
-        req = urllib.request.Request(f"{self.base_url}/chat/completions", data=body, headers=headers, method="POST")
+        req = self._request(messages, max_tokens=max_tokens, temperature=temperature, stream=True)
         try:
             resp = urllib.request.urlopen(req, timeout=self.timeout)
         except (urllib.error.URLError, OSError) as e:
@@ -181,18 +174,24 @@ class OpenAIChatGenerator:
         text = ((choice.get("message") or {}).get("content") or "").strip()
         return 1.0 if text.startswith(yes) else 0.0 if text.startswith(no) else None
 
-    def _complete(self, messages: Sequence[Message], **options: Any) -> dict[str, Any]:
-        """One non-streamed completion's first choice (``urllib.error.HTTPError`` passes through)."""
-        body = json.dumps({"model": self.model, "messages": list(messages), "temperature": 0.0, **options}).encode("utf-8")
+    def _request(self, messages: Sequence[Message], **options: Any) -> urllib.request.Request:
+        """A POST to ``/chat/completions`` with the messages and ``options`` (and the bearer key, if any)."""
+        body = json.dumps({"model": self.model, "messages": list(messages), **options}).encode("utf-8")
         headers = {"Content-Type": "application/json"}
+        if options.get("stream"):
+            headers["Accept"] = "text/event-stream"
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
-        req = urllib.request.Request(f"{self.base_url}/chat/completions", data=body, headers=headers, method="POST")
+        return urllib.request.Request(f"{self.base_url}/chat/completions", data=body, headers=headers, method="POST")
+
+    def _complete(self, messages: Sequence[Message], **options: Any) -> dict[str, Any]:
+        """One non-streamed completion's first choice (``urllib.error.HTTPError`` passes through)."""
+        req = self._request(messages, temperature=0.0, **options)
         try:
             with urllib.request.urlopen(req, timeout=self.timeout) as resp:
                 data = json.loads(resp.read().decode("utf-8"))
         except urllib.error.HTTPError:
-            raise
+            raise  # the caller decides (a server that refuses logprobs is asked again without them)
         except (urllib.error.URLError, OSError) as e:
             raise GeneratorError(f"cannot reach the generator at {self.base_url}: {e}") from None
         except ValueError:
