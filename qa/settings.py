@@ -186,6 +186,16 @@ class GenerationSettings:
     # ``$NEWSQA_LLM_BASE_URL`` may earn it. ``$NEWSQA_VERIFY`` sets the style.
     verify: str = "off"
     verify_below: float = 0.5
+    # Subject check (``qa.answer.subject``): an answer is refused when none of its cited
+    # articles names the subject the question names first (its first two characters, its
+    # codes such as 32M, its 《title》), once the chance that the archive lacks the answer
+    # (``p_unanswerable``) is at least ``subject_check_from``. Chosen on CMRC 2018 dev and
+    # DRCD dev (whole sets, and the seeded generative samples; eval/OUTSIDE.md): from 0.02
+    # it refuses about half of CMRC's left-out questions that pass the pre-check, and
+    # 0.3 % / 1.1 % of the two sets' answerable ones; from 0 the latter rise to 0.6 % / 1.5 %.
+    # ``$NEWSQA_SUBJECT_CHECK=off`` turns it off.
+    subject_check: bool = True
+    subject_check_from: float = 0.02
 
 
 @dataclass(frozen=True)
@@ -263,5 +273,7 @@ class Settings:
                 max_tokens=num("NEWSQA_MAX_TOKENS", g.max_tokens),
                 title_chars=num("NEWSQA_TITLE_CHARS", g.title_chars),
                 verify=_env_choice(env, "NEWSQA_VERIFY", VERIFY_STYLES, g.verify),
+                subject_check=_env_choice(env, "NEWSQA_SUBJECT_CHECK", ("on", "off"),
+                                          "on" if g.subject_check else "off") == "on",
             ),
         )

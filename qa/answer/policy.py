@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Iterator, Sequence
 
 from qa.answer.extractive import REFUSAL_EN, REFUSAL_ZH, Extract, ExtractiveAnswerer, prechecks_out
 from qa.answer.relation import relation_holds
+from qa.answer.subject import leading_subject, names_subject
 from qa.answer.verify import verification_messages, yes_probability
 from qa.answer.ground import GroundedAnswer, build_messages, clean_generated, context_sentences, ground, is_refusal, off_subject
 from qa.settings import GenerationSettings
@@ -64,6 +65,9 @@ class GroundedAnswerPolicy:
         if generator is None and not refused and not ex_typed:
             ex = Extract(refusal_text, (), True, ex.signals)
             refused = True
+        if generator is None and not refused and self._off_subject(query, frame, ex.citations, ex.signals):
+            ex = Extract(refusal_text, (), True, {**ex.signals, "subject_missing": 1.0})
+            refused = True
         if generator is not None and refused:
             # before generation refuse only when nothing relevant came back (looser bounds:
             # the model's refusal, grounding and answer types check again); nothing to quote then
@@ -98,6 +102,13 @@ class GroundedAnswerPolicy:
         if g is not None and gs.relation_check and len(g.citations) == 1 \
                 and relation_holds(query.asked, g.plain, g.citations[0].quote) is False:
             g = dataclasses.replace(g, text="", citations=(), supported=0)  # the right sentence, the wrong name
+        if g is not None and g.citations and self._off_subject(query, frame, g.citations, ex.signals):
+            # every cited article is about something else (a namesake railway, another route)
+            frame.timings["total"] = time.perf_counter() - frame.t0
+            yield frame.answer(text=refusal_text, refused=True, answerer="generative", generator=generator.name,
+                               signals={**ex.signals, "subject_missing": 1.0}, supported_sentences=0,
+                               generated_sentences=g.total)
+            return
         if g is not None and g.citations and gs.verify != "off":
             t3 = time.perf_counter()
             p_yes = yes_probability(generator, verification_messages(
@@ -129,7 +140,7 @@ class GroundedAnswerPolicy:
         if on and len(on) < len(cites):
             on = [dataclasses.replace(c, n=i) for i, c in enumerate(on, 1)]
             text, cites = "".join(f"{c.quote}[{c.n}]" for c in on), tuple(on)
-        ex_off = bool(cites) and not on
+        ex_off = bool(cites) and (not on or self._off_subject(query, frame, cites, ex.signals))
         # a model refusal stands unless the quoted sentence holds nearly all the question's words
         # (Chinese questions only: the bound was set on them, not on English questions' translated terms)
         model_refused = bool(raw and is_refusal(raw)) and not self._override(query, ex)
@@ -145,6 +156,22 @@ class GroundedAnswerPolicy:
                             signals=ex.signals,
                             supported_sentences=0, generated_sentences=g.total if g else 0)
 
+
+    def _off_subject(self, query: "Query", frame: Frame, citations: Sequence[Citation], signals: dict) -> bool:
+        """Whether no cited article names the subject the question names first (``qa.answer.subject``),
+        when the retrieval signals leave some doubt (Chinese questions only)."""
+        gs = self.settings
+        if not gs.subject_check or query.latin or not citations:
+            return False
+        if signals.get("p_unanswerable", 1.0) < gs.subject_check_from:
+            return False
+        subject = leading_subject(query.text)
+        if subject is None:
+            return False
+        articles = {h.article.id: h.article for h in frame.hits}
+        cited = {c.article_id for c in citations if c.article_id in articles}
+        return bool(cited) and not any(
+            names_subject(subject, articles[a].headline + "\n" + articles[a].body) for a in cited)
 
     def _override(self, query: "Query", ex: Extract) -> bool:
         """Whether the extractive answer stands in for the model's refusal: the signals say the
