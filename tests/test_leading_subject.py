@@ -54,6 +54,18 @@ def test_names_subject(question, named, other):
     assert not names_subject(s, other)
 
 
+def test_a_word_common_in_the_archive_need_not_be_named():
+    # a local paper seldom repeats its own district: the rest of the subject must be named
+    common = {"城南区"}.__contains__
+    s = leading_subject("城南区新新街道下辖多少个小区？", common)
+    assert s.core == "新新街道"
+    assert names_subject(s, "新新街道下辖68个小区。")
+    assert not names_subject(s, "老街社区下辖12个小区。")
+    assert not names_subject(leading_subject("城南区新新街道下辖多少个小区？"), "新新街道下辖68个小区。")
+    # single characters are never skipped as common (jieba cuts 新新街道 as 新/新/街道): no core
+    assert leading_subject("新新街道下辖多少个小区？", lambda w: True).core == ""
+
+
 class Says:
     name = "scripted"
 

@@ -99,6 +99,10 @@ class LexicalStats:
         self._count = count
         return self
 
+    def share(self, gram: str) -> float:
+        """The share of the articles that hold ``gram`` (0..1)."""
+        return self._count(gram) / self.n
+
     def idf(self, gram: str) -> float:
         return math.log(1 + self.n / (1 + self._count(gram)))
 

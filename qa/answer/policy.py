@@ -165,7 +165,8 @@ class GroundedAnswerPolicy:
             return False
         if signals.get("p_unanswerable", 1.0) < gs.subject_check_from:
             return False
-        subject = leading_subject(query.text)
+        stats = self.extractive.stats
+        subject = leading_subject(query.text, lambda word: stats.share(word[:2]) >= gs.subject_common_share)
         if subject is None:
             return False
         articles = {h.article.id: h.article for h in frame.hits}

@@ -14,6 +14,7 @@ import functools
 import logging
 import re
 from dataclasses import dataclass
+from typing import Callable
 
 from qa.text import is_mostly_latin, norm, to_simplified
 
@@ -47,11 +48,14 @@ class Subject:
         phrase: the leading noun phrase, in comparison form (``qa.text.norm``).
         codes: its runs of Latin letters and digits (32m, 170), which must match exactly.
         titles: the 《titles》 the question quotes, in comparison form.
+        core: the phrase without the words it starts with that are common in the archive
+            (柯城区 of 柯城区新新街道 in 柯城's paper), or "".
     """
 
     phrase: str
     codes: tuple[str, ...]
     titles: tuple[str, ...]
+    core: str = ""
 
 
 @functools.lru_cache(maxsize=1)
@@ -68,8 +72,8 @@ def _words(question: str) -> tuple[tuple[str, str], ...]:
     return tuple((w.word, w.flag) for w in _posseg().cut(to_simplified(question)))
 
 
-def _leading_phrase(words: tuple[tuple[str, str], ...]) -> list[str]:
-    """The words of the question's first noun phrase, after a leading time phrase or preposition."""
+def _leading_phrase(words: tuple[tuple[str, str], ...]) -> list[tuple[str, str]]:
+    """The words (with their tags) of the question's first noun phrase, after a leading time phrase or preposition."""
     i = 0
     while i < len(words):
         w, f = words[i]
@@ -85,26 +89,29 @@ def _leading_phrase(words: tuple[tuple[str, str], ...]) -> list[str]:
     for j in range(i, len(words)):
         w, f = words[j]
         if w in _JOIN and out:
-            out.append(w)
+            out.append((w, f))
             continue
         if _PUNCT.match(w) or w in _END_WORDS or _QUESTION_WORD.search(w):
             break
         if f == "m" and j + 1 < len(words) and words[j + 1][0] in _TIME_UNIT:
             break  # a date after the subject
         if (f in _PHRASE_FLAGS or f.startswith("n")) and not (f == "f" and out):
-            out.append(w)
+            out.append((w, f))
         else:
             break
-    while out and out[-1] in _JOIN:
+    while out and out[-1][0] in _JOIN:
         out.pop()
     return out
 
 
-def leading_subject(question: str) -> Subject | None:
+def leading_subject(question: str, common: Callable[[str], bool] | None = None) -> Subject | None:
     """The subject a Chinese question names first, or None when it names none (or is in English).
 
     Args:
         question: the question as asked (simplified or traditional).
+        common: whether a word (in ``norm`` form) is common in the archive, such as its home
+            district, which a local paper's articles seldom repeat (柯城区新新街道 is 新新街道
+            there); the common words the phrase starts with make up no part of its ``core``.
 
     Returns:
         A ``Subject``; None for a question in a Latin script, or one that starts with a
@@ -113,10 +120,16 @@ def leading_subject(question: str) -> Subject | None:
     if not question.strip() or is_mostly_latin(question):
         return None
     titles = tuple(t for t in (norm(x) for x in _TITLE.findall(question)) if t)
-    phrase = norm("".join(_leading_phrase(_words(question))))
+    lead = _leading_phrase(_words(question))
+    phrase = norm("".join(w for w, _ in lead))
     if len(phrase) < 2 and not titles:
         return None
-    return Subject(phrase if len(phrase) >= 2 else "", tuple(_CODE.findall(phrase)), titles)
+    skip = 0
+    while common is not None and skip < len(lead) and len(lead[skip][0]) >= 2 and common(norm(lead[skip][0])):
+        skip += 1
+    core = norm("".join(w for w, _ in lead[skip:])) if skip else ""
+    return Subject(phrase if len(phrase) >= 2 else "", tuple(_CODE.findall(phrase)), titles,
+                   core if len(core) >= 2 else "")
 
 
 def _code_in(code: str, text: str) -> bool:
@@ -128,13 +141,14 @@ def names_subject(subject: Subject, text: str) -> bool:
     """Whether a text (an article's title and body) names the subject.
 
     It does when it holds every quoted title, every code of the phrase, and the phrase's
-    first two characters. Only the start of the phrase is asked for: the rest of it is
-    often a property the question asks about (全长, 整体) or worded otherwise in the article.
+    first two characters (or those of its core, after the common words it starts with). Only
+    the start of the phrase is asked for: the rest of it is often a property the question
+    asks about (全长, 整体) or worded otherwise in the article.
     """
     t = norm(text)
     if any(x not in t for x in subject.titles) or not all(_code_in(c, t) for c in subject.codes):
         return False
-    return not subject.phrase or subject.phrase[:2] in t
+    return not subject.phrase or subject.phrase[:2] in t or (bool(subject.core) and subject.core[:2] in t)
 
 
 __all__ = ("Subject", "leading_subject", "names_subject")
