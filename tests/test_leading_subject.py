@@ -20,6 +20,9 @@ from qa.settings import GenerationSettings, Settings
         ("東羅馬帝國時期，國際貿易在幾世紀時達到最高峰?", "东罗马帝国"),  # traditional, compared simplified
         ("九龙巴士32M线来往于哪些地方？", "九龙巴士32m线"),
         ("区长是谁？", "区长"),
+        ("浙江省衢州市的城西水库位于哪个镇？", "城西水库"),  # places before 的 only locate the subject
+        ("张三的职业是什么？", "张三"),
+        ("城南县的北边与哪个城市相邻？", "城南县"),  # …unless what follows is a direction from it
     ],
 )
 def test_leading_subject_phrase(question, phrase):

@@ -72,6 +72,11 @@ def _words(question: str) -> tuple[tuple[str, str], ...]:
     return tuple((w.word, w.flag) for w in _posseg().cut(to_simplified(question)))
 
 
+# Administrative areas (浙江省, 衢州市, 香港地区); not every place jieba tags (城西大桥 is a subject)
+_AREA = re.compile(r"..(省|市|区|县|州|地区|自治区|特别行政区)$")
+_DIRECTION = re.compile(r"^[东南西北中内外上下]+(边|部|面|方|侧|端)?$|^(境内|附近|周边|周围)$")
+
+
 def _leading_phrase(words: tuple[tuple[str, str], ...]) -> list[tuple[str, str]]:
     """The words (with their tags) of the question's first noun phrase, after a leading time phrase or preposition."""
     i = 0
@@ -85,9 +90,14 @@ def _leading_phrase(words: tuple[tuple[str, str], ...]) -> list[tuple[str, str]]
             i += 1  # 一次 …, 两位 …: a count before the subject
         else:
             break
-    out: list[str] = []
+    out: list[tuple[str, str]] = []
     for j in range(i, len(words)):
         w, f = words[j]
+        if w == "的" and out and all(_AREA.match(x) for x, _ in out):
+            if j + 1 < len(words) and _DIRECTION.match(words[j + 1][0]):
+                break  # 溧阳市的南边: the place is the subject
+            out = []  # 浙江省衢州市的安仁水库, 香港地区的哪位演员: the place only locates the subject
+            continue
         if w in _JOIN and out:
             out.append((w, f))
             continue
