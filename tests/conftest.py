@@ -49,6 +49,19 @@ def small_index(tmp_path_factory, seed_articles) -> Path:
     return out
 
 
+class ScriptedGenerator:
+    """A generator that streams one fixed reply and counts its calls (a deterministic stand-in for the LLM)."""
+
+    name = "scripted"
+
+    def __init__(self, reply: str) -> None:
+        self.reply, self.calls = reply, 0
+
+    def stream(self, messages, *, max_tokens=160, temperature=0.0):
+        self.calls += 1
+        yield self.reply
+
+
 @pytest.fixture(autouse=True)
 def _clear_pipeline_cache():
     yield

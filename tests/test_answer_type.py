@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from conftest import ScriptedGenerator
 from qa import ask
 from qa.answer.answer_type import expected_type
 
@@ -54,14 +55,7 @@ def test_extractive_refuses_when_no_sentence_states_what_was_asked(small_index, 
     assert not b.refused and "470余户" in b.text
 
 
-class Says:
-    name = "scripted"
-
-    def __init__(self, reply: str) -> None:
-        self.reply = reply
-
-    def stream(self, messages, *, max_tokens=160, temperature=0.0):
-        yield self.reply
+Says = ScriptedGenerator
 
 
 def test_generated_answer_without_the_asked_type_is_refused(small_index, hashing_embedder):

@@ -6,6 +6,7 @@ import dataclasses
 
 import pytest
 
+from conftest import ScriptedGenerator
 from qa import ask
 from qa.answer.subject import leading_subject, names_subject
 from qa.settings import GenerationSettings, Settings
@@ -69,14 +70,7 @@ def test_a_word_common_in_the_archive_need_not_be_named():
     assert leading_subject("新新街道下辖多少个小区？", lambda w: True).core == ""
 
 
-class Says:
-    name = "scripted"
-
-    def __init__(self, reply: str) -> None:
-        self.reply = reply
-
-    def stream(self, messages, *, max_tokens=160, temperature=0.0):
-        yield self.reply
+Says = ScriptedGenerator
 
 
 def _settings(**kw) -> Settings:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from conftest import ScriptedGenerator
 from qa import ask
 from qa.answer.answer_type import expected_type
 from qa.answer.extractive import Candidate
@@ -62,13 +63,7 @@ def test_off_subject_names_the_quote_from_another_articles_subject(small_index):
     assert live not in off_subject(Q_HUGE, articles, 0.0)
 
 
-class Reply:
-    def __init__(self, reply: str) -> None:
-        self.reply, self.name, self.calls = reply, "scripted", 0
-
-    def stream(self, messages, *, max_tokens=160, temperature=0.0):
-        self.calls += 1
-        yield self.reply
+Reply = ScriptedGenerator
 
 
 def test_a_model_refusal_gives_way_to_a_quote_holding_the_whole_question(small_index, hashing_embedder):

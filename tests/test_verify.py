@@ -9,6 +9,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
+from conftest import ScriptedGenerator
 from qa import ask
 from qa.answer.generate import OpenAIChatGenerator, _two_way
 from qa.answer.verify import verification_messages, yes_probability
@@ -58,14 +59,7 @@ def test_unknown_style_is_refused_with_the_value():
         verification_messages("q", "a", ["s"], style="maybe")
 
 
-class _Texts:
-    name = "texts"
-
-    def __init__(self, reply: str) -> None:
-        self.reply = reply
-
-    def stream(self, messages, *, max_tokens=160, temperature=0.0):
-        yield self.reply
+_Texts = ScriptedGenerator
 
 
 @pytest.mark.parametrize("reply, expected", [("是。", 1.0), ("否", 0.0), ("Yes", 1.0), ("资料说", None)])
