@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
+
+from eval.squad import document_folds
 
 FEATURES = ("top_score", "top_coverage")
 
@@ -99,10 +100,7 @@ def auc(p_pos: np.ndarray, p_neg: np.ndarray) -> float:
 
 def crossvalidate(rows: Sequence[dict[str, Any]], max_false: float, seed: int = 7,
                   features: Sequence[str] = FEATURES) -> list[dict[str, Any]]:
-    docs = sorted({r["document"] for r in rows})
-    # not the seed that chose the left-out documents: its first draws are those documents
-    fold_a = set(random.Random(seed).sample(docs, len(docs) // 2))
-    folds = [[r for r in rows if r["document"] in fold_a], [r for r in rows if r["document"] not in fold_a]]
+    folds = document_folds(rows, lambda r: r["document"], seed)
     out = []
     for i in (0, 1):
         train, test = folds[i], folds[1 - i]

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import sys
 from pathlib import Path
 from typing import Any, Sequence
 
+from eval.squad import document_folds
 from eval.verify import all_rows, document
 
 
@@ -77,13 +77,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 out.append(f"| {b} | {'on' if ov else 'off'} | {s} | {f['answerable'] + f['unanswerable']} "
                            f"({f['answerable']} / {f['unanswerable']}) | {f['char_f1']:.3f} | {f['false_refusals']:.3f} | {f['refusal_recall']:.3f} |")
     # 2-fold cross-validation by document: the bar chosen on one fold, scored on the other
-    docs = sorted({document(r) for r in rows})
-    fold = set(random.Random(7).sample(docs, len(docs) // 2))
+    half, rest = document_folds(rows, document)
     out += ["", f"2-fold cross-validation by document (seed 7): lowest bar with false refusals ≤ {a.max_false} on every set of the other fold", "",
             "| test fold | bar | set | false refusals | refusal recall |", "|---|---|---|---|---|"]
-    for k, inside in ((1, True), (2, False)):
-        train = [r for r in rows if (document(r) in fold) != inside]
-        test = [r for r in rows if (document(r) in fold) == inside]
+    for k, (train, test) in ((1, (rest, half)), (2, (half, rest))):
         b = choose(train, bars, a.max_false)
         for s in sets:
             f = figures([r for r in test if r["set"] == s], b)

@@ -119,6 +119,22 @@ def sample(questions: Sequence[dict[str, Any]], limit: int | None, seed: int = S
     return [q for i, q in enumerate(questions) if i in keep]
 
 
+def document_folds(rows: Sequence[Any], document: Callable[[Any], str], seed: int = 7) -> tuple[list[Any], list[Any]]:
+    """Two halves of ``rows`` split by document (seeded), for 2-fold cross-validation.
+
+    Args:
+        rows: the rows to split.
+        document: a row's document (all of a document's rows fall in one half).
+        seed: not the seed that chose the left-out documents (its first draws are those documents).
+
+    Returns:
+        (the rows of a seeded half of the documents, the rest).
+    """
+    docs = sorted({document(r) for r in rows})
+    half = set(random.Random(seed).sample(docs, len(docs) // 2))
+    return [r for r in rows if document(r) in half], [r for r in rows if document(r) not in half]
+
+
 def left_out_documents(articles: Sequence[Article], share: float, seed: int = SEED) -> set[str]:
     """A seeded share of the documents (rounded, at least one when ``share`` > 0) to leave out of the index.
 

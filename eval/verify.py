@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import re
 import sys
 import time
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from eval.run import atomic_write
+from eval.squad import document_folds, document_of
 
 _MARK = re.compile(r"\[\d+\]")
 
@@ -40,8 +40,6 @@ def answered(r: dict[str, Any]) -> bool:
 
 def document(r: dict[str, Any]) -> str:
     """The SQuAD document of a row's own paragraph (``eval.squad.document_of``)."""
-    from eval.squad import document_of
-
     return document_of(r["paragraph"])
 
 
@@ -133,13 +131,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         for s, v in effect(rows, totals, bar).items():
             lines.append(f"| {bar} | {s} | {v['gain']:.3f} | {v['cost']:.3f} | {v['f1_lost']:.3f} |")
     # 2-fold cross-validation by document: choose on one fold, score the other
-    docs = sorted({document(r) for r in everything})
-    fold1 = set(random.Random(7).sample(docs, len(docs) // 2))
+    half, rest = document_folds(everything, document)
     lines += ["", f"2-fold cross-validation by document (seed 7), bar chosen at added false refusals ≤ {a.max_cost} per set:", "",
               "| test fold | bar | set | gain | cost |", "|---|---|---|---|---|"]
-    for k, test_in in ((1, True), (2, False)):
-        train = [r for r in everything if (document(r) in fold1) != test_in]
-        test = [r for r in everything if (document(r) in fold1) == test_in]
+    for k, (train, test) in ((1, (rest, half)), (2, (half, rest))):
         bar = choose_bar([r for r in train if answered(r)], totals_of(train), a.max_cost)
         for s, v in effect([r for r in test if answered(r)], totals_of(test), bar).items():
             lines.append(f"| {k} | {bar} | {s} | {v['gain']:.3f} | {v['cost']:.3f} |")

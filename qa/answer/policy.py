@@ -157,7 +157,7 @@ class GroundedAnswerPolicy:
                             supported_sentences=0, generated_sentences=g.total if g else 0)
 
 
-    def _off_subject(self, query: "Query", frame: Frame, citations: Sequence[Citation], signals: dict) -> bool:
+    def _off_subject(self, query: "Query", frame: Frame, citations: Sequence[Citation], signals: dict[str, float]) -> bool:
         """Whether no cited article names the subject the question names first (``qa.answer.subject``),
         when the retrieval signals leave some doubt (Chinese questions only)."""
         gs = self.settings

@@ -37,8 +37,6 @@ _PUNCT = re.compile(r"^[\W_]+$")
 _TITLE = re.compile(r"《([^》]{1,40})》")
 _CODE = re.compile(r"[a-z0-9]+")
 
-log = logging.getLogger(__name__)
-
 
 @dataclass(frozen=True)
 class Subject:
